@@ -1,0 +1,381 @@
+"""pytest-dcs hook implementations and fixtures. The logic lives in the modules named here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_dcs import hookspecs
+from pytest_dcs.engines import EngineConfig, EngineError, Engines
+from pytest_dcs.failures import Failure, classify
+from pytest_dcs.inputs import Inputs, SourceUnreadable
+from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
+from pytest_dcs.report import build_report, ladder_table, write_report
+from pytest_dcs.rung import Rung
+from pytest_dcs.rungs import RungSpec, build_ladder
+from pytest_dcs.samplestore import SampleError, SampleStore
+from pytest_dcs.settings import (
+    MARKER_USAGE,
+    MarkerError,
+    ScaleSpec,
+    Settings,
+    add_options,
+    load_settings,
+    scale_spec,
+)
+from pytest_dcs.sources import SourceError, SourceSpec, merge_hook_sources, parse_source_lines
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+RUNG_PARAM = "_dcs_rung"
+
+
+@dataclass(frozen=True)
+class RungParam:
+    """The value a scale test is parametrized with: its rung and its resolved marker."""
+
+    rung: RungSpec
+    spec: ScaleSpec
+
+    @property
+    def sort_key(self) -> tuple[int, float]:
+        return (self.rung.level, self.rung.fraction or 0.0)
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    test: str
+    param: RungParam
+
+
+SESSION_KEY = pytest.StashKey["DcsSession"]()
+ITEM_KEY = pytest.StashKey[ItemInfo]()
+RUNG_KEY = pytest.StashKey[Rung]()
+PENDING_KEY = pytest.StashKey[SourceUnreadable]()
+FAILURE_KEY = pytest.StashKey[Failure]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_USAGE)
+    settings = load_settings(config)
+    try:
+        declared = parse_source_lines(settings.source_lines, settings.rootpath, "dcs_sources")
+    except SourceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    session = DcsSession(config, settings, declared)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "dcs-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.engines.shutdown()
+
+
+class DcsSession:
+    """The run's state: settings, engines, sources, and the ladder seen so far."""
+
+    def __init__(
+        self, config: pytest.Config, settings: Settings, declared: dict[str, SourceSpec]
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self._declared = declared
+        self._sources: dict[str, SourceSpec] | None = None
+        self.engines = Engines(
+            EngineConfig(
+                local_master=settings.local_master,
+                cluster_master=settings.cluster_master,
+                spark_conf=dict(settings.spark_conf),
+                ship=tuple(str(p) for p in settings.ship),
+            )
+        )
+        self.ladder = Ladder()
+        self._inputs: Inputs | None = None
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def sources(self) -> dict[str, SourceSpec]:
+        """Declared sources plus those from `pytest_dcs_sources` hooks (frozen once tests run)."""
+        if self._sources is not None:
+            return self._sources
+        results = self.config.hook.pytest_dcs_sources(config=self.config)
+        return merge_hook_sources(self._declared, results)
+
+    @property
+    def inputs(self) -> Inputs:
+        if self._inputs is None:
+            self._inputs = Inputs(
+                sources=self.sources(),
+                store=SampleStore(self.settings.sample_dir),
+                tiny_rows=self.settings.tiny_rows,
+                refresh=self.settings.refresh_samples,
+            )
+        return self._inputs
+
+    # -- collection -------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        mark = metafunc.definition.get_closest_marker("scale")
+        if mark is None:
+            return
+        where = f"{metafunc.definition.nodeid}: @pytest.mark.scale"
+        try:
+            known = self.sources()
+            spec = scale_spec(mark.args, mark.kwargs, self.settings, known)
+        except (MarkerError, SourceError) as exc:
+            pytest.fail(f"{where}: {exc}", pytrace=False)
+        rungs = build_ladder(spec.fractions)
+        metafunc.parametrize(
+            RUNG_PARAM, [RungParam(r, spec) for r in rungs], ids=[r.name for r in rungs]
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        cap = self.settings.max_rung
+        kept: list[pytest.Item] = []
+        deselected: list[pytest.Item] = []
+        for item in items:
+            param = _rung_param(item)
+            if param is not None:
+                item.stash[ITEM_KEY] = ItemInfo(base_nodeid(item.nodeid, param.rung.name), param)
+                if cap is not None and not cap.allows(param.rung):
+                    deselected.append(item)
+                    continue
+            kept.append(item)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            self.ladder.deselected += len(deselected)
+        # Rung-major: every local rung (and plain Spark tests), then distributed, then each
+        # fraction, so that each engine is started once. The sort is stable within a rung.
+        kept.sort(key=_order_key)
+        items[:] = kept
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        try:
+            self._sources = self.sources()
+        except SourceError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    # -- running ----------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        info = item.stash.get(ITEM_KEY, None)
+        if info is None:
+            return
+        failed = self.ladder.failed_below(info.test, info.param.sort_key)
+        if failed is not None:
+            pytest.skip(f"rung {failed} failed")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> None:
+        pending = pyfuncitem.stash.get(PENDING_KEY, None)
+        if pending is not None:
+            # The rung's input could not be read: that is this rung's failure, not a setup error.
+            pyfuncitem.stash[FAILURE_KEY] = Failure("framework", str(pending).splitlines()[0])
+            pytest.fail(str(pending), pytrace=False)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        info = item.stash.get(ITEM_KEY, None)
+        if info is None:
+            return report
+        final = report.when == "call" or (report.when != "call" and not report.passed)
+        if final:
+            # A plain attribute travels with the report to the xdist controller.
+            report.__dict__["dcs_rung"] = self._record(item, info, report, call)
+        return report
+
+    def _record(
+        self,
+        item: pytest.Item,
+        info: ItemInfo,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+    ) -> RungRecord:
+        rung = item.stash.get(RUNG_KEY, None)
+        outcome = "failed" if report.failed else report.outcome
+        failure: Failure | None = None
+        reason = None
+        if report.failed and call.excinfo is not None:
+            failure = item.stash.get(FAILURE_KEY, None) or classify(call.excinfo.value)
+            failure.trace = str(report.longreprtext)
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        return {
+            "rung": info.param.rung.name,
+            "outcome": outcome,
+            "seconds": round(report.duration, 4) if report.when == "call" else None,
+            "rows": rung.rows if rung is not None else None,
+            "fraction": info.param.rung.fraction,
+            "exponent": None,
+            "failure": failure.to_json() if failure else None,
+            "reason": reason,
+            "_test": info.test,
+            "_source": info.param.spec.source,
+            "_key": list(info.param.sort_key),
+        }
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "dcs_rung", None)
+        if record is not None:
+            self.ladder.record(record)
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def report_document(self) -> dict[str, Any]:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        document = build_report(
+            self.ladder.to_json(),
+            sessions={worker: dict(self.engines.starts)},
+            deselected=self.ladder.deselected,
+        )
+        self.config.hook.pytest_dcs_report(config=self.config, report=document)
+        return document
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.ladder.tests and not self.ladder.deselected:
+            return
+        terminalreporter.write_sep("-", "dcs ladder")
+        for line in ladder_table(self.ladder.to_json()):
+            terminalreporter.write_line(line)
+        cap = self.settings.max_rung
+        if cap is not None and self.ladder.deselected:
+            terminalreporter.write_line(
+                f"{self.ladder.deselected} rung(s) above --dcs-max-rung={cap.text} deselected"
+            )
+        if self.settings.report_path is not None:
+            terminalreporter.write_line(f"ladder report: {self.settings.report_path}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput") or self.settings.report_path is None:
+            return
+        write_report(self.settings.report_path, self.report_document())
+
+    # -- fixtures' helpers ------------------------------------------------------------------
+
+    def session_for(self, engine: str) -> SparkSession:
+        try:
+            return self.engines.session("local" if engine == "local" else "cluster")
+        except EngineError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    def rung_for(self, item: pytest.Item) -> Rung:
+        rung = item.stash.get(RUNG_KEY, None)
+        if rung is not None:
+            return rung
+        info = item.stash[ITEM_KEY]
+        spark = self.session_for(info.param.rung.engine)
+        spec = info.param.spec
+
+        def reader(name: str) -> tuple[DataFrame, int | None]:
+            try:
+                return self.inputs.read(name, info.param.rung, spark, spec.sample_key)
+            except KeyError as exc:
+                pytest.fail(f"{item.nodeid}: {exc.args[0]}", pytrace=False)
+            except SampleError as exc:
+                pytest.fail(str(exc), pytrace=False)
+
+        rung = Rung(info.param.rung, spark, reader, spec.source)
+        item.stash[RUNG_KEY] = rung
+        return rung
+
+
+def _rung_param(item: pytest.Item) -> RungParam | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    value = callspec.params.get(RUNG_PARAM)
+    return value if isinstance(value, RungParam) else None
+
+
+def _order_key(item: pytest.Item) -> tuple[int, float]:
+    info = item.stash.get(ITEM_KEY, None)
+    return info.param.sort_key if info is not None else (0, 0.0)
+
+
+def _dcs(request: pytest.FixtureRequest) -> DcsSession:
+    return request.config.stash[SESSION_KEY]
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _dcs_rung() -> None:
+    """Placeholder overridden by the rung parametrization of `scale` tests."""
+    return None
+
+
+@pytest.fixture
+def rung(request: pytest.FixtureRequest) -> Rung:
+    """The current rung of a `@pytest.mark.scale` test."""
+    if ITEM_KEY not in request.node.stash:
+        pytest.fail(
+            f"{request.node.nodeid} uses the `rung` fixture but has no @pytest.mark.scale marker",
+            pytrace=False,
+        )
+    return _dcs(request).rung_for(request.node)
+
+
+@pytest.fixture
+def scaled(request: pytest.FixtureRequest, rung: Rung) -> DataFrame | None:
+    """The marker's source at this rung: tiny sample at local/distributed, else a fraction."""
+    source = request.node.stash[ITEM_KEY].param.spec.source
+    if source is None:
+        pytest.fail(
+            f"{request.node.nodeid} uses `scaled` but its scale marker names no source; "
+            "write @pytest.mark.scale('name') or read sources with rung.source('name')",
+            pytrace=False,
+        )
+    try:
+        return rung.source(source)
+    except SourceUnreadable as exc:
+        request.node.stash[PENDING_KEY] = exc
+        return None
+
+
+@pytest.fixture
+def spark(request: pytest.FixtureRequest) -> SparkSession:
+    """The SparkSession of the current rung's engine (the local engine outside scale tests)."""
+    if ITEM_KEY in request.node.stash:
+        return request.getfixturevalue("rung").spark
+    return _dcs(request).session_for("local")
+
+
+@pytest.fixture
+def tiny(request: pytest.FixtureRequest, spark: SparkSession) -> Callable[[str], DataFrame]:
+    """`tiny("name")`: the cached tiny sample of a source as a DataFrame (taken if missing)."""
+    dcs = _dcs(request)
+    info = request.node.stash.get(ITEM_KEY, None)
+    rung_spec = info.param.rung if info is not None else build_ladder(())[0]
+
+    def load(name: str) -> DataFrame:
+        try:
+            sample = dcs.inputs.sample(name, spark, rung_spec)
+        except (KeyError, SampleError, SourceUnreadable) as exc:
+            pytest.fail(f"tiny({name!r}): {exc.args[0] if exc.args else exc}", pytrace=False)
+        return spark.createDataFrame(sample.rows, sample.schema)
+
+    return load

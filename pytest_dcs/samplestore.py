@@ -1,0 +1,274 @@
+"""Tiny samples on disk: one JSON Lines file per source, exact to the schema, atomic to write.
+
+`<sample_dir>/<source>.jsonl` holds a header line (format version and the Spark schema) and one
+JSON object per row; `<source>.meta.json` records where and when the sample was taken. Values are
+encoded by their Spark type, so a sample is diff-friendly and reads back to identical rows:
+decimals as strings, timestamps as UTC ISO-8601, binary as base64, maps as [key, value] pairs,
+NaN and infinities as strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import types as T
+
+FORMAT_VERSION = 1
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+class SampleError(Exception):
+    """A sample file that cannot be used; the message names the file and the fix."""
+
+
+class UnsupportedType(SampleError):
+    """A column whose Spark type cannot be brought to Python and back."""
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+def encode_value(value: Any, dtype: T.DataType) -> Any:
+    """A JSON-ready form of `value`, a Python value of Spark type `dtype` (as `collect` gives)."""
+    if value is None:
+        return None
+    if isinstance(dtype, T.UserDefinedType):
+        return encode_value(dtype.serialize(value), dtype.sqlType())
+    if isinstance(dtype, (T.FloatType, T.DoubleType)):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float(value)
+    if isinstance(dtype, T.DecimalType):
+        return str(value)
+    if isinstance(dtype, T.TimestampNTZType):
+        return value.isoformat()
+    if isinstance(dtype, T.TimestampType):
+        # A naive value from collect() is local time; pin it to UTC so the file travels.
+        return value.astimezone(dt.timezone.utc).isoformat()
+    if isinstance(dtype, (T.DateType, T.TimeType)):
+        return value.isoformat()
+    if isinstance(dtype, T.BinaryType):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(dtype, T.DayTimeIntervalType):
+        return value // dt.timedelta(microseconds=1)
+    if isinstance(dtype, T.VariantType):
+        return {
+            "value": base64.b64encode(bytes(value.value)).decode("ascii"),
+            "metadata": base64.b64encode(bytes(value.metadata)).decode("ascii"),
+        }
+    if isinstance(dtype, T.ArrayType):
+        return [encode_value(v, dtype.elementType) for v in value]
+    if isinstance(dtype, T.MapType):
+        return [
+            [encode_value(k, dtype.keyType), encode_value(v, dtype.valueType)]
+            for k, v in value.items()
+        ]
+    if isinstance(dtype, T.StructType):
+        return encode_row(value, dtype)
+    if isinstance(dtype, (T.StringType, T.BooleanType, T.IntegralType, T.NullType)):
+        return value
+    raise UnsupportedType(f"type {dtype.simpleString()} cannot be kept in a sample")
+
+
+def decode_value(raw: Any, dtype: T.DataType) -> Any:
+    """The Python value `createDataFrame` takes for `raw`, as written by `encode_value`."""
+    if raw is None:
+        return None
+    if isinstance(dtype, T.UserDefinedType):
+        return dtype.deserialize(decode_value(raw, dtype.sqlType()))
+    if isinstance(dtype, (T.FloatType, T.DoubleType)):
+        return _SPECIAL_FLOATS[raw] if isinstance(raw, str) else float(raw)
+    if isinstance(dtype, T.DecimalType):
+        return Decimal(raw)
+    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+        return dt.datetime.fromisoformat(raw)
+    if isinstance(dtype, T.DateType):
+        return dt.date.fromisoformat(raw)
+    if isinstance(dtype, T.TimeType):
+        return dt.time.fromisoformat(raw)
+    if isinstance(dtype, T.BinaryType):
+        return bytearray(base64.b64decode(raw))
+    if isinstance(dtype, T.DayTimeIntervalType):
+        return dt.timedelta(microseconds=raw)
+    if isinstance(dtype, T.VariantType):
+        return T.VariantVal(base64.b64decode(raw["value"]), base64.b64decode(raw["metadata"]))
+    if isinstance(dtype, T.ArrayType):
+        return [decode_value(v, dtype.elementType) for v in raw]
+    if isinstance(dtype, T.MapType):
+        return {
+            _hashable(decode_value(k, dtype.keyType)): decode_value(v, dtype.valueType)
+            for k, v in raw
+        }
+    if isinstance(dtype, T.StructType):
+        return decode_row(raw, dtype)
+    return raw
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, bytearray):
+        return bytes(value)
+    return value
+
+
+def encode_row(row: Sequence[Any], schema: T.StructType) -> dict[str, Any]:
+    """A row (tuple-like, in schema order) as a JSON object keyed by column name."""
+    return {f.name: encode_value(v, f.dataType) for f, v in zip(schema.fields, row)}
+
+
+def decode_row(raw: Mapping[str, Any], schema: T.StructType) -> tuple[Any, ...]:
+    """A row object back to a tuple in schema order."""
+    return tuple(decode_value(raw.get(f.name), f.dataType) for f in schema.fields)
+
+
+def check_schema(schema: T.StructType) -> None:
+    """Raise UnsupportedType naming the first column a sample cannot hold."""
+    for field in schema.fields:
+        _check_type(field.dataType, field.name)
+
+
+def _check_type(dtype: T.DataType, where: str) -> None:
+    blocked = (T.YearMonthIntervalType, T.CalendarIntervalType)
+    if isinstance(dtype, blocked) or type(dtype).__name__ in ("GeographyType", "GeometryType"):
+        raise UnsupportedType(
+            f"column {where!r} has type {dtype.simpleString()}, which PySpark cannot bring to "
+            "Python; cast or drop it in the source (a pytest_dcs_sources loader can do that)"
+        )
+    if isinstance(dtype, T.ArrayType):
+        _check_type(dtype.elementType, f"{where}[]")
+    elif isinstance(dtype, T.MapType):
+        _check_type(dtype.keyType, f"{where}.key")
+        _check_type(dtype.valueType, f"{where}.value")
+    elif isinstance(dtype, T.StructType):
+        for field in dtype.fields:
+            _check_type(field.dataType, f"{where}.{field.name}")
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A tiny sample read from disk."""
+
+    schema: T.StructType
+    rows: list[tuple[Any, ...]]
+    meta: dict[str, Any]
+
+
+def dump_rows(schema: T.StructType, rows: Iterable[Sequence[Any]]) -> str:
+    """The JSON Lines text of a sample: header, then one object per row."""
+    header = {"dcs_sample": FORMAT_VERSION, "schema": schema.jsonValue()}
+    lines = [json.dumps(header, sort_keys=True)]
+    lines.extend(json.dumps(encode_row(r, schema), ensure_ascii=False) for r in rows)
+    return "\n".join(lines) + "\n"
+
+
+class SampleStore:
+    """The folder of tiny samples (`dcs_sample_dir`)."""
+
+    def __init__(self, root: Path, refresh_hint: str = "--dcs-refresh-samples") -> None:
+        self.root = root
+        self.refresh_hint = refresh_hint
+
+    def sample_path(self, source: str) -> Path:
+        return self.root / f"{source}.jsonl"
+
+    def meta_path(self, source: str) -> Path:
+        return self.root / f"{source}.meta.json"
+
+    def exists(self, source: str) -> bool:
+        return self.sample_path(source).exists()
+
+    def save(
+        self,
+        source: str,
+        schema: T.StructType,
+        rows: Sequence[Sequence[Any]],
+        meta: Mapping[str, Any],
+    ) -> Path:
+        """Write the sample and its record of origin, each atomically."""
+        check_schema(schema)
+        self._write_gitattributes()
+        text = dump_rows(schema, rows)
+        path = self.sample_path(source)
+        atomic_write(path, text)
+        record = {
+            **meta,
+            "rows": len(rows),
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        }
+        atomic_write(self.meta_path(source), json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return path
+
+    def load(self, source: str, expected: T.StructType | None = None) -> Sample:
+        """Read a sample back; a corrupt or schema-stale file raises SampleError with the fix."""
+        path = self.sample_path(source)
+        fix = f"Refresh it with: pytest {self.refresh_hint} (the file is left as it is)."
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SampleError(f"Cannot read the tiny sample {path}: {exc}. {fix}") from None
+        try:
+            header = json.loads(lines[0]) if lines else {}
+            if header.get("dcs_sample") != FORMAT_VERSION:
+                raise ValueError("the first line is not a pytest-dcs sample header")
+            schema = T.StructType.fromJson(header["schema"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SampleError(f"The tiny sample {path} is corrupt: {exc}. {fix}") from None
+        rows = []
+        for number, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            try:
+                rows.append(decode_row(json.loads(line), schema))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise SampleError(
+                    f"The tiny sample {path} is corrupt at line {number}: {exc}. {fix}"
+                ) from None
+        if expected is not None and expected != schema:
+            raise SampleError(
+                f"The tiny sample {path} was taken with another schema than the source has now "
+                f"(sample: {schema.simpleString()}; source: {expected.simpleString()}). {fix}"
+            )
+        meta: dict[str, Any] = {}
+        meta_path = self.meta_path(source)
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except ValueError:
+                meta = {}
+        return Sample(schema=schema, rows=rows, meta=meta)
+
+    def _write_gitattributes(self) -> None:
+        # Samples are reviewed as text: keep git from treating long lines as binary.
+        marker = self.root / ".gitattributes"
+        if not marker.exists():
+            atomic_write(marker, "*.jsonl text diff\n")

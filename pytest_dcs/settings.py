@@ -1,0 +1,320 @@
+"""Every `dcs_*` setting, registered and resolved in one place.
+
+Precedence: marker > command line > ini (`-o name=value` counts as command line, as pytest does).
+Every bad value is reported with where it came from and what to write instead.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dcs.rungs import DEFAULT_FRACTIONS, RungCap, RungError, check_fractions, parse_max_rung
+
+DEFAULT_TINY_ROWS = 200
+DEFAULT_CAPTURE = 10
+DEFAULT_MAX_EXPONENT = 1.5
+DEFAULT_LOCAL_MASTER = "local[2]"
+DEFAULT_CLUSTER_MASTER = "local-cluster[2,1,1024]"
+
+INI_OPTIONS: dict[str, tuple[str, str, Any]] = {
+    # name: (pytest ini type, help, default)
+    "dcs_sources": (
+        "linelist",
+        "data sources, one per line: name = format:path (parquet, json, csv, orc, table)",
+        [],
+    ),
+    "dcs_fractions": (
+        "string",
+        "fractions of the real source climbed after distributed (default: 0.01 0.1 0.4)",
+        "",
+    ),
+    "dcs_tiny_rows": ("string", f"rows in a source's tiny sample (default {DEFAULT_TINY_ROWS})", ""),
+    "dcs_sample_dir": (
+        "string",
+        "where tiny samples are kept, relative to the rootdir (default dcs_samples)",
+        "",
+    ),
+    "dcs_mask": ("args", "columns replaced by deterministic pseudonyms everywhere", []),
+    "dcs_max_exponent": (
+        "string",
+        f"largest allowed growth exponent of time in rows (default {DEFAULT_MAX_EXPONENT})",
+        "",
+    ),
+    "dcs_budget": ("string", "seconds allowed for a projected 100% run", ""),
+    "dcs_rung_timeout": ("string", "seconds a rung may run before its jobs are cancelled", ""),
+    "dcs_spark_conf": ("linelist", "extra Spark configuration, one 'key = value' per line", []),
+    "dcs_ship": ("linelist", "paths (modules, packages, zips) shipped to cluster executors", []),
+}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the command-line options and ini keys."""
+    group = parser.getgroup("dcs", "pytest-dcs: PySpark tests at escalating scale")
+    group.addoption(
+        "--dcs-max-rung",
+        metavar="RUNG",
+        default=None,
+        help="climb no higher than RUNG: local, distributed, or a fraction (0.1, 10pct)",
+    )
+    group.addoption(
+        "--dcs-local",
+        metavar="MASTER",
+        default=None,
+        help=f"master of the local engine (default {DEFAULT_LOCAL_MASTER})",
+    )
+    group.addoption(
+        "--dcs-cluster",
+        metavar="MASTER",
+        default=None,
+        help=f"master of the cluster engine (default {DEFAULT_CLUSTER_MASTER}); "
+        "spark://host:port, yarn, k8s://... or sc://host:port",
+    )
+    group.addoption(
+        "--dcs-refresh-samples",
+        action="store_true",
+        default=False,
+        help="take the tiny samples anew from the real sources",
+    )
+    group.addoption(
+        "--dcs-report", metavar="PATH", default=None, help="write the ladder as JSON to PATH"
+    )
+    group.addoption(
+        "--dcs-plot", metavar="PATH", default=None, help="draw time against rows to PATH (PNG)"
+    )
+    for name, (kind, help_text, default) in INI_OPTIONS.items():
+        parser.addini(name, help_text, type=kind, default=default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The run's settings, read once from ini and command line."""
+
+    rootpath: Path
+    fractions: tuple[float, ...]
+    tiny_rows: int
+    sample_dir: Path
+    mask: tuple[str, ...]
+    max_exponent: float
+    budget: float | None
+    rung_timeout: float | None
+    spark_conf: Mapping[str, str]
+    ship: tuple[Path, ...]
+    max_rung: RungCap | None
+    local_master: str
+    cluster_master: str
+    refresh_samples: bool
+    report_path: Path | None
+    plot_path: Path | None
+    source_lines: tuple[str, ...]
+
+
+def _ini_origin(config: pytest.Config, name: str) -> str:
+    for override in config.getoption("override_ini", None) or []:
+        if override.split("=", 1)[0].strip() == name:
+            return f"{name} from the command line (-o)"
+    where = config.inipath.name if config.inipath else "the ini options"
+    return f"{name} in {where}"
+
+
+def _positive_number(raw: str, origin: str, *, integer: bool = False) -> float:
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise pytest.UsageError(f"Invalid {origin}: {raw!r} is not {kind}.") from None
+    if not value > 0:
+        raise pytest.UsageError(f"Invalid {origin}: {raw!r} must be greater than 0.")
+    return value
+
+
+def _optional_number(config: pytest.Config, name: str) -> float | None:
+    raw = str(config.getini(name)).strip()
+    return _positive_number(raw, _ini_origin(config, name)) if raw else None
+
+
+def parse_conf_lines(lines: Collection[str], origin: str) -> dict[str, str]:
+    """Read `key = value` lines (Spark configuration)."""
+    conf: dict[str, str] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(
+                f"Invalid {origin}: {line!r} is not 'key = value' "
+                "(for example: spark.sql.shuffle.partitions = 8)."
+            )
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+def load_settings(config: pytest.Config) -> Settings:
+    """Resolve every setting of the run, failing with a usage error that names its origin."""
+    rootpath = config.rootpath
+    raw_fractions = str(config.getini("dcs_fractions")).strip()
+    fractions = DEFAULT_FRACTIONS
+    if raw_fractions:
+        try:
+            fractions = check_fractions(shlex.split(raw_fractions.replace(",", " ")))
+        except RungError as exc:
+            origin = _ini_origin(config, "dcs_fractions")
+            raise pytest.UsageError(
+                f"Invalid {origin}: {exc}. Example: dcs_fractions = 0.01 0.1 0.4"
+            ) from None
+
+    raw_rows = str(config.getini("dcs_tiny_rows")).strip()
+    tiny_rows = DEFAULT_TINY_ROWS
+    if raw_rows:
+        tiny_rows = int(_positive_number(raw_rows, _ini_origin(config, "dcs_tiny_rows"), integer=True))
+
+    max_exponent = _optional_number(config, "dcs_max_exponent") or DEFAULT_MAX_EXPONENT
+
+    max_rung = None
+    raw_cap = config.getoption("dcs_max_rung")
+    if raw_cap:
+        try:
+            max_rung = parse_max_rung(raw_cap)
+        except RungError as exc:
+            raise pytest.UsageError(f"Invalid --dcs-max-rung: {exc}.") from None
+
+    spark_conf = parse_conf_lines(
+        config.getini("dcs_spark_conf"), _ini_origin(config, "dcs_spark_conf")
+    )
+    sample_dir = str(config.getini("dcs_sample_dir")).strip() or "dcs_samples"
+
+    def _path(option: str) -> Path | None:
+        value = config.getoption(option)
+        return Path(value).resolve() if value else None
+
+    return Settings(
+        rootpath=rootpath,
+        fractions=fractions,
+        tiny_rows=tiny_rows,
+        sample_dir=(rootpath / sample_dir).resolve(),
+        mask=tuple(config.getini("dcs_mask")),
+        max_exponent=max_exponent,
+        budget=_optional_number(config, "dcs_budget"),
+        rung_timeout=_optional_number(config, "dcs_rung_timeout"),
+        spark_conf=spark_conf,
+        ship=tuple((rootpath / p.strip()).resolve() for p in config.getini("dcs_ship") if p.strip()),
+        max_rung=max_rung,
+        local_master=config.getoption("dcs_local") or DEFAULT_LOCAL_MASTER,
+        cluster_master=config.getoption("dcs_cluster") or DEFAULT_CLUSTER_MASTER,
+        refresh_samples=bool(config.getoption("dcs_refresh_samples")),
+        report_path=_path("dcs_report"),
+        plot_path=_path("dcs_plot"),
+        source_lines=tuple(config.getini("dcs_sources")),
+    )
+
+
+# -- the marker -----------------------------------------------------------------------------
+
+MARKER_USAGE = (
+    "scale(source=None, *, fractions=None, sample_key=None, max_exponent=None, timeout=None, "
+    "capture=True): run the test as a ladder of rungs - local (tiny sample, in-process), "
+    "distributed (same sample on executors), then nested fractions of the real source."
+)
+MARKER_KWARGS = ("source", "fractions", "sample_key", "max_exponent", "timeout", "capture")
+
+
+class MarkerError(ValueError):
+    """A `scale` marker argument that cannot be used; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """A test's `scale` marker, resolved against the run's settings."""
+
+    source: str | None
+    fractions: tuple[float, ...]
+    sample_key: tuple[str, ...]
+    max_exponent: float
+    timeout: float | None
+    capture: int
+
+
+def _marker_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise MarkerError(f"{name}={value!r} must be a number greater than 0")
+    return float(value)
+
+
+def scale_spec(
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    settings: Settings,
+    known_sources: Collection[str],
+) -> ScaleSpec:
+    """Turn the marker's arguments into a ScaleSpec, or raise MarkerError saying what is wrong."""
+    if len(args) > 1:
+        raise MarkerError(
+            f"takes one positional argument (the source name), got {len(args)}: {args!r}"
+        )
+    unknown = sorted(set(kwargs) - set(MARKER_KWARGS))
+    if unknown:
+        raise MarkerError(
+            f"unknown argument {', '.join(unknown)}; the marker takes {', '.join(MARKER_KWARGS)}"
+        )
+    if args and "source" in kwargs:
+        raise MarkerError("source is given both positionally and as source=")
+    source = args[0] if args else kwargs.get("source")
+    if source is not None:
+        if not isinstance(source, str):
+            raise MarkerError(f"source {source!r} must be a source name (a string)")
+        if source not in known_sources:
+            names = ", ".join(sorted(known_sources)) or "none are configured"
+            raise MarkerError(
+                f"unknown source {source!r} (known: {names}); add a line "
+                f"'{source} = parquet:path/to/data' to dcs_sources in your ini file, or return it "
+                "from a pytest_dcs_sources(config) hook in conftest.py"
+            )
+
+    fractions = settings.fractions
+    if kwargs.get("fractions") is not None:
+        raw = kwargs["fractions"]
+        if isinstance(raw, (str, bytes)) or not hasattr(raw, "__iter__"):
+            raise MarkerError(f"fractions={raw!r} must be a list such as [0.01, 0.1, 0.4]")
+        try:
+            fractions = check_fractions(raw)
+        except RungError as exc:
+            raise MarkerError(f"fractions={list(raw)!r}: {exc}") from None
+        if not fractions:
+            raise MarkerError("fractions=[] is empty; leave it out to use dcs_fractions")
+
+    raw_key = kwargs.get("sample_key")
+    if raw_key is None:
+        sample_key: tuple[str, ...] = ()
+    elif isinstance(raw_key, str) and raw_key:
+        sample_key = (raw_key,)
+    elif (
+        isinstance(raw_key, (list, tuple))
+        and raw_key
+        and all(isinstance(k, str) and k for k in raw_key)
+    ):
+        sample_key = tuple(raw_key)
+    else:
+        raise MarkerError(f"sample_key={raw_key!r} must be a column name or a list of them")
+
+    raw_exp = kwargs.get("max_exponent")
+    max_exponent = (
+        settings.max_exponent if raw_exp is None else _marker_number("max_exponent", raw_exp)
+    )
+    raw_timeout = kwargs.get("timeout")
+    timeout = settings.rung_timeout if raw_timeout is None else _marker_number("timeout", raw_timeout)
+
+    raw_capture = kwargs.get("capture", True)
+    if raw_capture is True:
+        capture = DEFAULT_CAPTURE
+    elif raw_capture is False:
+        capture = 0
+    elif isinstance(raw_capture, int) and raw_capture >= 0:
+        capture = raw_capture
+    else:
+        raise MarkerError(
+            f"capture={raw_capture!r} must be True, False or the most rows to capture (>= 0)"
+        )
+    return ScaleSpec(source, fractions, sample_key, max_exponent, timeout, capture)
