@@ -131,6 +131,7 @@ class Engines:
         self.start_seconds: dict[str, float] = {}
         self._engine: Engine | None = None
         self._session: SparkSession | None = None
+        self._launched_jvm = False
 
     @property
     def active(self) -> Engine | None:
@@ -163,7 +164,7 @@ class Engines:
         began = time.perf_counter()
         try:
             if not is_connect(master):
-                _launch_jvm(conf)
+                self._launched_jvm |= _launch_jvm(conf)
             session = builder.getOrCreate()
         except Exception as exc:
             raise EngineError(
@@ -189,9 +190,11 @@ class Engines:
                 session.stop()
 
     def shutdown(self) -> None:
-        """Stop the session and end the JVM, so nothing outlives pytest."""
+        """Stop the session and end the JVM this run launched, so nothing outlives pytest."""
         self.stop()
-        shutdown_gateway()
+        if self._launched_jvm:
+            shutdown_gateway()
+            self._launched_jvm = False
 
 
 def _jvm_level(key: str) -> bool:
@@ -201,8 +204,8 @@ def _jvm_level(key: str) -> bool:
     )
 
 
-def _launch_jvm(conf: Mapping[str, str]) -> None:
-    """Start the gateway JVM with JVM-level options only.
+def _launch_jvm(conf: Mapping[str, str]) -> bool:
+    """Start the gateway JVM with JVM-level options only; False if one is already up.
 
     spark-submit turns the first session's conf into JVM system properties, which every later
     SparkConf inherits: the local engine's PYTHONPATH would reach the cluster engine's executors.
@@ -210,13 +213,14 @@ def _launch_jvm(conf: Mapping[str, str]) -> None:
     from pyspark import SparkConf, SparkContext
 
     if SparkContext._gateway is not None:
-        return
+        return False
     jvm_conf = SparkConf(loadDefaults=False)
     for key, value in conf.items():
         if _jvm_level(key):
             jvm_conf.set(key, value)
     with _without_pythonpath():
         SparkContext._ensure_initialized(conf=jvm_conf)
+    return True
 
 
 def _alive(session: SparkSession) -> bool:

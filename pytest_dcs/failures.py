@@ -6,6 +6,7 @@ exception names and messages, never a live JVM.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -86,6 +87,20 @@ def _first_line(text: str) -> str:
     return ""
 
 
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit)): (.*)$")
+_MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+
+
+def worker_error(text: str) -> str | None:
+    """The last `SomeError: message` line of a Python traceback carried inside `text`."""
+    found = None
+    for line in text.splitlines():
+        match = _ERROR_LINE.match(line)
+        if match and not match.group(1).startswith(("org.", "java.", "py4j.")):
+            found = f"{match.group(1)}: {match.group(2).strip()}"
+    return found
+
+
 def classify(exc: BaseException) -> Failure:
     """The kind, one-line summary and advice for an exception raised by a rung's body."""
     if isinstance(exc, DcsFailure):
@@ -98,10 +113,18 @@ def classify(exc: BaseException) -> Failure:
     module = type(exc).__module__ or ""
     from_spark = module.startswith(("pyspark", "py4j"))
     if from_spark:
+        summary = worker_error(text) or f"{name}: {_first_line(text)}"
+        missing = _MISSING_MODULE.search(text)
+        if missing:
+            return Failure(
+                "framework",
+                f"executors cannot import module {missing.group(1)!r} ({summary})",
+                advice=FRAMEWORK_SIGNATURES[0][1],
+            )
         for needle, advice in FRAMEWORK_SIGNATURES:
             if needle in text:
-                return Failure("framework", f"{name}: {_first_line(text)}", advice=advice)
-        return Failure("data", f"{name}: {_first_line(text)}")
+                return Failure("framework", summary, advice=advice)
+        return Failure("data", summary)
     if isinstance(exc, AssertionError):
         return Failure("assertion", _first_line(text) or "assertion failed")
     return Failure("assertion", f"{name}: {_first_line(text)}")

@@ -89,10 +89,7 @@ class Inputs:
         if rung.kind != "fraction":
             sample = self.sample(name, spark, rung)
             df = spark.createDataFrame(sample.rows, sample.schema)
-            if rung.kind == "local":
-                df = df.coalesce(1)
-            else:
-                df = df.repartition(DISTRIBUTED_PARTITIONS)
+            df = df.coalesce(1) if rung.kind == "local" else df.repartition(DISTRIBUTED_PARTITIONS)
             return df, len(sample.rows)
         assert rung.fraction is not None
         source = self.spec(name)

@@ -43,41 +43,37 @@ def _exponent(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def _note(rung: Mapping[str, Any], width: int = 70) -> str:
+    failure = rung.get("failure") or {}
+    text = rung.get("reason") or failure.get("summary") or ""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def ladder_table(tests: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per rung, grouped by test: outcome, seconds, rows, exponent, failure kind."""
-    header = ("test", "rung", "outcome", "seconds", "rows", "exp", "kind")
-    lines: list[tuple[str, ...]] = []
+    """One line per rung, grouped by test: outcome, seconds, rows, exponent, kind and a note."""
+    header = ("test", "rung", "outcome", "seconds", "rows", "exp", "kind", "note")
+    lines = [header]
     for test in tests:
         for index, rung in enumerate(test["rungs"]):
-            failure = rung.get("failure") or {}
-            outcome = rung["outcome"]
-            if outcome == "skipped" and rung.get("reason"):
-                outcome = f"skipped ({rung['reason']})"
             lines.append(
                 (
                     test["nodeid"] if index == 0 else "",
                     rung["rung"],
-                    outcome,
+                    rung["outcome"],
                     _seconds(rung.get("seconds")),
                     _rows(rung.get("rows")),
                     _exponent(rung.get("exponent")),
-                    failure.get("kind", ""),
+                    (rung.get("failure") or {}).get("kind", ""),
+                    _note(rung),
                 )
             )
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    # The outcome column may carry a long skip reason: never let it set the width of the rest.
-    widths[2] = min(widths[2], 12)
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     right = {3, 4, 5}
-
-    def fmt(row: tuple[str, ...]) -> str:
-        cells = [
-            row[i].rjust(widths[i]) if i in right else row[i].ljust(widths[i])
-            for i in range(len(row))
-        ]
-        if len(row[2]) > widths[2]:
-            # A long outcome goes last so the numeric columns stay aligned.
-            cells[2] = "".ljust(widths[2])
-            cells.append(row[2])
-        return "  ".join(cells).rstrip()
-
-    return [fmt(header), *(fmt(row) for row in lines)]
+    return [
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in lines
+    ]

@@ -127,7 +127,7 @@ def _hashable(value: Any) -> Any:
 
 def encode_row(row: Sequence[Any], schema: T.StructType) -> dict[str, Any]:
     """A row (tuple-like, in schema order) as a JSON object keyed by column name."""
-    return {f.name: encode_value(v, f.dataType) for f, v in zip(schema.fields, row)}
+    return {f.name: encode_value(v, f.dataType) for f, v in zip(schema.fields, row, strict=True)}
 
 
 def decode_row(raw: Mapping[str, Any], schema: T.StructType) -> tuple[Any, ...]:

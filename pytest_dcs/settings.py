@@ -34,7 +34,11 @@ INI_OPTIONS: dict[str, tuple[str, str, Any]] = {
         "fractions of the real source climbed after distributed (default: 0.01 0.1 0.4)",
         "",
     ),
-    "dcs_tiny_rows": ("string", f"rows in a source's tiny sample (default {DEFAULT_TINY_ROWS})", ""),
+    "dcs_tiny_rows": (
+        "string",
+        f"rows in a source's tiny sample (default {DEFAULT_TINY_ROWS})",
+        "",
+    ),
     "dcs_sample_dir": (
         "string",
         "where tiny samples are kept, relative to the rootdir (default dcs_samples)",
@@ -169,7 +173,9 @@ def load_settings(config: pytest.Config) -> Settings:
     raw_rows = str(config.getini("dcs_tiny_rows")).strip()
     tiny_rows = DEFAULT_TINY_ROWS
     if raw_rows:
-        tiny_rows = int(_positive_number(raw_rows, _ini_origin(config, "dcs_tiny_rows"), integer=True))
+        tiny_rows = int(
+            _positive_number(raw_rows, _ini_origin(config, "dcs_tiny_rows"), integer=True)
+        )
 
     max_exponent = _optional_number(config, "dcs_max_exponent") or DEFAULT_MAX_EXPONENT
 
@@ -200,7 +206,9 @@ def load_settings(config: pytest.Config) -> Settings:
         budget=_optional_number(config, "dcs_budget"),
         rung_timeout=_optional_number(config, "dcs_rung_timeout"),
         spark_conf=spark_conf,
-        ship=tuple((rootpath / p.strip()).resolve() for p in config.getini("dcs_ship") if p.strip()),
+        ship=tuple(
+            (rootpath / p.strip()).resolve() for p in config.getini("dcs_ship") if p.strip()
+        ),
         max_rung=max_rung,
         local_master=config.getoption("dcs_local") or DEFAULT_LOCAL_MASTER,
         cluster_master=config.getoption("dcs_cluster") or DEFAULT_CLUSTER_MASTER,
@@ -304,7 +312,9 @@ def scale_spec(
         settings.max_exponent if raw_exp is None else _marker_number("max_exponent", raw_exp)
     )
     raw_timeout = kwargs.get("timeout")
-    timeout = settings.rung_timeout if raw_timeout is None else _marker_number("timeout", raw_timeout)
+    timeout = (
+        settings.rung_timeout if raw_timeout is None else _marker_number("timeout", raw_timeout)
+    )
 
     raw_capture = kwargs.get("capture", True)
     if raw_capture is True:

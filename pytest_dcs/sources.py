@@ -73,9 +73,7 @@ def parse_source_lines(lines: Iterable[str], rootpath: Path, origin: str) -> dic
                 "(for example: events = parquet:data/events)"
             )
         if not name.isidentifier():
-            raise SourceError(
-                f"Invalid {origin}: source name {name!r} must be a Python identifier"
-            )
+            raise SourceError(f"Invalid {origin}: source name {name!r} must be a Python identifier")
         if fmt not in FORMATS:
             raise SourceError(
                 f"Invalid {origin}: {text!r} has unknown format {fmt!r}; "

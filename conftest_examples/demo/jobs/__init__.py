@@ -1,0 +1,1 @@
+"""The demo's PySpark jobs: the code under test."""

@@ -1,0 +1,148 @@
+"""Helpers for the plugin's own tests: example projects run by pytester in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TAG_VAR = "DCS_TEST_TAG"
+
+
+def spark_jvms(tag: str) -> list[int]:
+    """PIDs of live Spark JVMs started from a run whose environment carries `tag`.
+
+    The gateway JVM inherits the pytest subprocess's environment and local-cluster executors
+    inherit the gateway's, so the tag finds all of them, whatever else runs on the machine.
+    """
+    needle = f"{TAG_VAR}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if b"java" not in cmdline or b"org.apache.spark" not in cmdline:
+                continue
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_for_no_jvms(tag: str, seconds: float = 15.0) -> list[int]:
+    """Wait until no JVM of the run is left; return those still alive after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = spark_jvms(tag)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.25)
+
+
+def write_events(folder: Path, rows: int, files: int = 4, null_every: int = 0) -> None:
+    """A JSON-lines source: id, client_id (rows/10 clients), exp (an e10s id or null), value."""
+    folder.mkdir(parents=True, exist_ok=True)
+    per_file = -(-rows // files)
+    for number in range(files):
+        lines = []
+        for i in range(number * per_file, min(rows, (number + 1) * per_file)):
+            exp = None if null_every and i % null_every == 0 else f"e10s-{i % 7}"
+            record = {"id": i, "client_id": f"c{i % max(1, rows // 10)}", "exp": exp}
+            record["value"] = (i * 7919) % 1000 / 10
+            lines.append(json.dumps(record))
+        (folder / f"part-{number:03d}.json").write_text("\n".join(lines) + "\n")
+
+
+@dataclass
+class Run:
+    """A finished pytest subprocess run with its parsed ladder report."""
+
+    result: pytest.RunResult
+    report: dict[str, Any] | None
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.result.outlines + self.result.errlines)
+
+    def rungs(self, test_name: str) -> dict[str, dict[str, Any]]:
+        """The rung records of the test whose nodeid ends with `test_name`."""
+        assert self.report is not None, f"the run wrote no --dcs-report:\n{self.output}"
+        for test in self.report["tests"]:
+            if test["nodeid"].endswith(test_name):
+                return {r["rung"]: r for r in test["rungs"]}
+        names = [t["nodeid"] for t in self.report["tests"]]
+        raise AssertionError(f"{test_name} not in the report: {names}")
+
+
+class Project:
+    """A throwaway pytest project that uses the plugin, run in a fresh subprocess.
+
+    Unlike pytester's subprocess runs this does not put the project on PYTHONPATH, so the
+    cluster engine sees what a real cluster would: installed packages and shipped files only.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tag = uuid.uuid4().hex
+
+    def write(self, name: str, text: str) -> Path:
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text).lstrip())
+        return target
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env.pop("PYTHONPATH", None)
+        env.update({TAG_VAR: self.tag, "SPARK_LOCAL_IP": "127.0.0.1", **extra})
+        return env
+
+    def run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> Run:
+        report_path = self.path / f"report-{uuid.uuid4().hex[:8]}.json"
+        command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"]
+        command += [f"--dcs-report={report_path}", *args]
+        began = time.monotonic()
+        done = subprocess.run(
+            command,
+            cwd=self.path,
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        result = pytest.RunResult(
+            done.returncode,
+            done.stdout.splitlines(),
+            done.stderr.splitlines(),
+            time.monotonic() - began,
+        )
+        left = wait_for_no_jvms(self.tag)
+        assert not left, f"Spark JVMs left running after pytest exited: {left}"
+        report = json.loads(report_path.read_text()) if report_path.exists() else None
+        return Run(result, report)
+
+    def kill_leftovers(self) -> None:
+        for pid in spark_jvms(self.tag):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    """An empty project for one test."""
+    proj = Project(tmp_path)
+    yield proj
+    proj.kill_leftovers()
