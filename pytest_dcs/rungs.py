@@ -41,7 +41,8 @@ DISTRIBUTED = RungSpec(level=1, fraction=None, name="distributed", kind="distrib
 
 def rung_id(fraction: float) -> str:
     """The id of a fraction rung: percent plus `pct` (0.01 -> `1pct`, 0.005 -> `0.5pct`)."""
-    return f"{fraction * 100:g}pct"
+    percent = f"{round(fraction * 100, 10):.10f}".rstrip("0").rstrip(".")
+    return f"{percent}pct"
 
 
 def fraction_rung(fraction: float) -> RungSpec:

@@ -233,12 +233,15 @@ class SampleStore:
         path = self.sample_path(source)
         fix = f"Refresh it with: pytest {self.refresh_hint} (the file is left as it is)."
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            # Split on newlines only: JSON strings may hold U+2028 and friends unescaped.
+            lines = path.read_text(encoding="utf-8").split("\n")
         except OSError as exc:
             raise SampleError(f"Cannot read the tiny sample {path}: {exc}. {fix}") from None
+        except UnicodeDecodeError as exc:
+            raise SampleError(f"The tiny sample {path} is corrupt: {exc}. {fix}") from None
         try:
             header = json.loads(lines[0]) if lines else {}
-            if header.get("dcs_sample") != FORMAT_VERSION:
+            if not isinstance(header, dict) or header.get("dcs_sample") != FORMAT_VERSION:
                 raise ValueError("the first line is not a pytest-dcs sample header")
             schema = T.StructType.fromJson(header["schema"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -249,7 +252,7 @@ class SampleStore:
                 continue
             try:
                 rows.append(decode_row(json.loads(line), schema))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
                 raise SampleError(
                     f"The tiny sample {path} is corrupt at line {number}: {exc}. {fix}"
                 ) from None

@@ -81,7 +81,7 @@ def parse_source_lines(lines: Iterable[str], rootpath: Path, origin: str) -> dic
             )
         if name in sources:
             raise SourceError(f"Invalid {origin}: source {name!r} is declared twice")
-        if fmt != "table":
+        if fmt != "table" and "://" not in location:
             location = str((rootpath / location).resolve())
         sources[name] = SourceSpec(name=name, origin=origin, format=fmt, location=location)
     return sources

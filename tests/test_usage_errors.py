@@ -56,7 +56,10 @@ def test_marker_misuse_fails_collection_naming_test_and_fix(
 @pytest.mark.parametrize(
     ("ini_line", "message"),
     [
-        ("dcs_fractions = 0 2", "ERROR: Invalid dcs_fractions in tox.ini: fraction '0' is outside*"),
+        (
+            "dcs_fractions = 0 2",
+            "ERROR: Invalid dcs_fractions in tox.ini: fraction '0' is outside*",
+        ),
         ("dcs_tiny_rows = many", "ERROR: Invalid dcs_tiny_rows in tox.ini: 'many' is not a whole*"),
         ("dcs_budget = -3", "ERROR: Invalid dcs_budget in tox.ini: '-3' must be greater than 0*"),
         (
