@@ -1,19 +1,23 @@
-"""What a source looks like at each rung: the cached tiny sample, or a nested fraction."""
+"""What a source looks like at each rung: the cached tiny sample (plus captured rows), or a
+nested fraction of the real source."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pytest_dcs import sampling
+from pytest_dcs.masking import Masker
 from pytest_dcs.rungs import RungSpec
-from pytest_dcs.samplestore import Sample, SampleStore
+from pytest_dcs.samplestore import Sample, SampleError, SampleStore
 from pytest_dcs.sources import SourceSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 # "Many partitions" for the distributed rung: more than executor cores, so order and partition
 # dependence show, few enough that 200 rows stay cheap.
@@ -37,6 +41,11 @@ class SourceUnreadable(Exception):
         self.error = error
 
 
+def sample_name(source: str, key: Sequence[str] = ()) -> str:
+    """The sample file's name: one sample per source, and one per source and sample key."""
+    return f"{source}.by-{'+'.join(key)}" if key else source
+
+
 @dataclass
 class Inputs:
     """Reads sources at rungs, taking and caching tiny samples as needed."""
@@ -44,9 +53,12 @@ class Inputs:
     sources: Mapping[str, SourceSpec]
     store: SampleStore
     tiny_rows: int
+    masker: Masker = field(default_factory=lambda: Masker(()))
     refresh: bool = False
     _samples: dict[str, Sample] = field(default_factory=dict)
     _counts: dict[tuple[str, float, tuple[str, ...]], int] = field(default_factory=dict)
+    _lines: dict[str, sampling.FileLine | None] = field(default_factory=dict)
+    _schemas: dict[str, StructType] = field(default_factory=dict)
 
     def spec(self, name: str) -> SourceSpec:
         try:
@@ -55,50 +67,133 @@ class Inputs:
             known = ", ".join(sorted(self.sources)) or "none are configured"
             raise KeyError(f"unknown source {name!r} (known: {known})") from None
 
-    def sample(self, name: str, spark: SparkSession, rung: RungSpec) -> Sample:
+    # -- tiny samples ---------------------------------------------------------------------
+
+    def sample(
+        self, name: str, spark: SparkSession, rung: RungSpec, key: Sequence[str] = ()
+    ) -> Sample:
         """The tiny sample of `name`, taken from the real source once and then read from disk."""
-        cached = self._samples.get(name)
+        file = sample_name(name, key)
+        cached = self._samples.get(file)
         if cached is not None:
             return cached
         source = self.spec(name)
-        if self.refresh or not self.store.exists(name):
-            try:
-                df = source.read(spark)
-                rows = sampling.take_tiny(df, self.tiny_rows)
-            except Exception as exc:
-                raise SourceUnreadable(source, rung, exc) from exc
-            self.store.save(
-                name,
-                df.schema,
-                rows,
-                meta={
-                    "source": source.describe(),
-                    "taken_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    "method": "seeded hash order",
-                    "seed": sampling.DEFAULT_SEED,
-                },
-            )
-        sample = self.store.load(name)
-        self._samples[name] = sample
+        if self.refresh or not self.store.exists(file):
+            if key and not set(key) <= set(self._schema(source, spark, rung).fieldNames()):
+                # Another source of the test without the key column: sample it by rows.
+                return self.sample(name, spark, rung)
+            self._take(source, file, spark, rung, key)
+        sample = self.store.load(file)
+        self._samples[file] = sample
         return sample
+
+    def _schema(self, source: SourceSpec, spark: SparkSession, rung: RungSpec) -> StructType:
+        try:
+            return source.read(spark).schema
+        except Exception as exc:
+            raise SourceUnreadable(source, rung, exc) from exc
+
+    def _take(
+        self,
+        source: SourceSpec,
+        file: str,
+        spark: SparkSession,
+        rung: RungSpec,
+        key: Sequence[str],
+    ) -> None:
+        try:
+            whole = source.read(spark)
+            scan, scanned = self._scan(source, whole, spark)
+            tiny = sampling.take_tiny(scan, self.tiny_rows, key=key)
+        except KeyError:
+            raise
+        except Exception as exc:
+            raise SourceUnreadable(source, rung, exc) from exc
+        rows = self.masker.rows(tiny.rows, whole.schema)
+        self.store.save(
+            file,
+            whole.schema,
+            rows,
+            meta={
+                "source": source.describe(),
+                "taken_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "sample_key": list(key),
+                "scanned": scanned,
+                "passes": tiny.passes,
+                "variance_rows": tiny.reasons,
+                "variance_dropped": tiny.dropped,
+                "masked_columns": sorted(self.masker.columns & set(whole.columns)),
+                "seed": sampling.DEFAULT_SEED,
+            },
+        )
+
+    def _scan(
+        self, source: SourceSpec, whole: DataFrame, spark: SparkSession
+    ) -> tuple[DataFrame, str]:
+        """The part of the source the sample is taken from: at most DEFAULT_SCAN_BYTES of files."""
+        line = self._file_line(source, whole, spark)
+        if line is None or line.total_bytes <= sampling.DEFAULT_SCAN_BYTES:
+            return whole, "whole source"
+        fraction = sampling.DEFAULT_SCAN_BYTES / line.total_bytes
+        reader = self._file_reader(source, whole)
+        part = sampling.files_fraction(spark, reader, line, fraction)
+        return part, f"{fraction:.2%} of the bytes (the first files of the file line)"
+
+    def schema_of(self, name: str) -> StructType | None:
+        """The schema of a source whose sample this run has read, else None."""
+        for file, sample in self._samples.items():
+            if file == name or file.startswith(f"{name}.by-"):
+                return sample.schema
+        return self._schemas.get(name)
+
+    def captured(self, name: str, schema: StructType) -> list[tuple[Any, ...]]:
+        return self.store.load_captured(name, schema)
+
+    def capture(
+        self,
+        name: str,
+        schema: StructType,
+        rows: Sequence[Sequence[Any]],
+        *,
+        mask: bool,
+        provenance: Mapping[str, Any],
+    ) -> tuple[Path, int]:
+        """Save offending rows of source `name` to replay them at the local rungs; `mask` real
+        rows (rows of the sample are masked already)."""
+        masked = self.masker.rows(rows, schema) if mask else [tuple(r) for r in rows]
+        return self.store.add_captured(name, schema, masked, provenance)
+
+    # -- reading at a rung ----------------------------------------------------------------
 
     def read(
         self, name: str, rung: RungSpec, spark: SparkSession, key: tuple[str, ...] = ()
     ) -> tuple[DataFrame, int]:
         """Source `name` at `rung` and its row count."""
         if rung.kind != "fraction":
-            sample = self.sample(name, spark, rung)
-            df = spark.createDataFrame(sample.rows, sample.schema)
-            df = df.coalesce(1) if rung.kind == "local" else df.repartition(DISTRIBUTED_PARTITIONS)
-            return df, len(sample.rows)
+            sample = self.sample(name, spark, rung, key)
+            rows = list(sample.rows)
+            seen = set(map(repr, rows))
+            rows += [r for r in self.captured(name, sample.schema) if repr(r) not in seen]
+            df = spark.createDataFrame(rows, sample.schema)
+            if rung.kind == "local":
+                return df.coalesce(1), len(rows)
+            return df.repartition(DISTRIBUTED_PARTITIONS), len(rows)
         assert rung.fraction is not None
         source = self.spec(name)
         try:
             whole = source.read(spark)
         except Exception as exc:
             raise SourceUnreadable(source, rung, exc) from exc
-        usable_key = tuple(k for k in key if k in whole.columns) if key else ()
-        df = sampling.fraction_of(whole, rung.fraction, usable_key)
+        self._schemas[name] = whole.schema
+        self._check_stale(name, key, whole.schema)
+        usable_key = tuple(k for k in key if k in whole.columns)
+        line = None if usable_key else self._file_line(source, whole, spark)
+        if line is not None:
+            df = sampling.files_fraction(
+                spark, self._file_reader(source, whole), line, rung.fraction
+            )
+        else:
+            df = sampling.fraction_of(whole, rung.fraction, usable_key)
         count_key = (name, rung.fraction, usable_key)
         if count_key not in self._counts:
             try:
@@ -106,3 +201,31 @@ class Inputs:
             except Exception as exc:
                 raise SourceUnreadable(source, rung, exc) from exc
         return df, self._counts[count_key]
+
+    def _check_stale(self, name: str, key: Sequence[str], schema: StructType) -> None:
+        file = sample_name(name, key)
+        if not self.store.exists(file):
+            return
+        sample = self._samples.get(file) or self.store.load(file)
+        if sample.schema != schema:
+            raise SampleError(
+                f"The tiny sample {self.store.sample_path(file)} is stale: it was taken with "
+                f"schema {sample.schema.simpleString()}, the source now has "
+                f"{schema.simpleString()}. Refresh it with: pytest --dcs-refresh-samples "
+                "(the file is left as it is)."
+            )
+
+    def _file_line(
+        self, source: SourceSpec, whole: DataFrame, spark: SparkSession
+    ) -> sampling.FileLine | None:
+        if not source.is_file or source.location is None:
+            return None
+        if source.name not in self._lines:
+            self._lines[source.name] = sampling.file_line(spark, whole, source.location)
+        return self._lines[source.name]
+
+    @staticmethod
+    def _file_reader(source: SourceSpec, whole: DataFrame) -> sampling.FileSource:
+        assert source.format is not None and source.location is not None
+        options = {"header": "true"} if source.format == "csv" else {}
+        return sampling.FileSource(source.format, source.location, whole.schema, options)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +16,9 @@ from pytest_dcs.engines import EngineConfig, EngineError, Engines
 from pytest_dcs.failures import Failure, classify
 from pytest_dcs.inputs import Inputs, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
+from pytest_dcs.masking import Masker
 from pytest_dcs.report import build_report, ladder_table, write_report
-from pytest_dcs.rung import Rung
+from pytest_dcs.rung import RowsSink, Rung
 from pytest_dcs.rungs import RungSpec, build_ladder
 from pytest_dcs.samplestore import SampleError, SampleStore
 from pytest_dcs.settings import (
@@ -30,7 +33,7 @@ from pytest_dcs.settings import (
 from pytest_dcs.sources import SourceError, SourceSpec, merge_hook_sources, parse_source_lines
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 RUNG_PARAM = "_dcs_rung"
 
@@ -105,6 +108,7 @@ class DcsSession:
             )
         )
         self.ladder = Ladder()
+        self.masker = Masker(settings.mask)
         self._inputs: Inputs | None = None
 
     # -- sources ----------------------------------------------------------------------------
@@ -123,6 +127,7 @@ class DcsSession:
                 sources=self.sources(),
                 store=SampleStore(self.settings.sample_dir),
                 tiny_rows=self.settings.tiny_rows,
+                masker=self.masker,
                 refresh=self.settings.refresh_samples,
             )
         return self._inputs
@@ -176,6 +181,13 @@ class DcsSession:
 
     # -- running ----------------------------------------------------------------------------
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.settings.forget_captured and not hasattr(self.config, "workerinput"):
+            removed = SampleStore(self.settings.sample_dir).forget_captured()
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"dcs: forgot {len(removed)} capture file(s)")
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         info = item.stash.get(ITEM_KEY, None)
@@ -220,6 +232,8 @@ class DcsSession:
         reason = None
         if report.failed and call.excinfo is not None:
             failure = item.stash.get(FAILURE_KEY, None) or classify(call.excinfo.value)
+            failure.captured_to = getattr(call.excinfo.value, "captured_to", None)
+            failure.offending_rows = json.loads(json.dumps(failure.offending_rows, default=str))
             failure.trace = str(report.longreprtext)
         elif report.skipped and isinstance(report.longrepr, tuple):
             reason = str(report.longrepr[2]).removeprefix("Skipped: ")
@@ -297,9 +311,46 @@ class DcsSession:
             except SampleError as exc:
                 pytest.fail(str(exc), pytrace=False)
 
-        rung = Rung(info.param.rung, spark, reader, spec.source)
+        rung = Rung(info.param.rung, spark, reader, spec.source, self._sink(info), spec.capture)
         item.stash[RUNG_KEY] = rung
         return rung
+
+    def _sink(self, info: ItemInfo) -> RowsSink:
+        """Mask offending rows for the report and capture them when they are source rows."""
+        spec = info.param.spec
+
+        def sink(
+            df: DataFrame, rows: Sequence[Row], summary: str
+        ) -> tuple[list[dict[str, Any]], str | None, str]:
+            originals = [tuple(r) for r in rows]
+            # Below the fraction rungs the rows come from the sample: masked already.
+            real = info.param.rung.kind == "fraction"
+            masked = self.masker.rows(originals, df.schema) if real else originals
+            records = [dict(zip(df.columns, r, strict=True)) for r in masked]
+            if real:
+                summary = self.masker.scrub(summary, [r.asDict() for r in rows])
+            source = spec.source
+            if not spec.capture or source is None:
+                return records, None, summary
+            schema = self.inputs.schema_of(source)
+            if schema is None or schema != df.schema:
+                return records, None, summary
+            path, _ = self.inputs.capture(
+                source,
+                schema,
+                originals[: spec.capture],
+                mask=real,
+                provenance={
+                    "test": info.test,
+                    "rung": info.param.rung.name,
+                    "kind": "data",
+                    "summary": summary,
+                    "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                },
+            )
+            return records, str(path), summary
+
+        return sink
 
 
 def _rung_param(item: pytest.Item) -> RungParam | None:

@@ -25,6 +25,7 @@ from typing import Any
 from pyspark.sql import types as T
 
 FORMAT_VERSION = 1
+FORGET_HINT = "--dcs-forget-captured"
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -269,6 +270,76 @@ class SampleStore:
             except ValueError:
                 meta = {}
         return Sample(schema=schema, rows=rows, meta=meta)
+
+    # -- captured rows ----------------------------------------------------------------------
+
+    def captured_path(self, source: str) -> Path:
+        return self.root / f"{source}.captured.jsonl"
+
+    def load_captured(self, source: str, schema: T.StructType) -> list[tuple[Any, ...]]:
+        """Rows captured for `source`; a file of another schema raises SampleError."""
+        path = self.captured_path(source)
+        if not path.exists():
+            return []
+        fix = f"Delete it, or clear every capture file with: pytest {FORGET_HINT}."
+        try:
+            lines = [ln for ln in path.read_text(encoding="utf-8").split("\n") if ln.strip()]
+            header = json.loads(lines[0])
+            stored = T.StructType.fromJson(header["schema"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise SampleError(f"The capture file {path} is corrupt: {exc}. {fix}") from None
+        if stored != schema:
+            raise SampleError(
+                f"The capture file {path} holds rows of another schema than the source's "
+                f"(captured: {stored.simpleString()}; source: {schema.simpleString()}). {fix}"
+            )
+        rows = []
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                rows.append(decode_row(json.loads(line)["row"], schema))
+            except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+                raise SampleError(
+                    f"The capture file {path} is corrupt at line {number}: {exc}. {fix}"
+                ) from None
+        return rows
+
+    def add_captured(
+        self,
+        source: str,
+        schema: T.StructType,
+        rows: Sequence[Sequence[Any]],
+        provenance: Mapping[str, Any],
+    ) -> tuple[Path, int]:
+        """Append rows not captured before, each with where it came from; returns (path, added)."""
+        check_schema(schema)
+        path = self.captured_path(source)
+        existing = self.load_captured(source, schema)
+        if path.exists():
+            text = path.read_text(encoding="utf-8").rstrip("\n") + "\n"
+        else:
+            header = {"dcs_sample": FORMAT_VERSION, "captured": True, "schema": schema.jsonValue()}
+            text = json.dumps(header, sort_keys=True) + "\n"
+        seen = {json.dumps(encode_row(r, schema), sort_keys=True) for r in existing}
+        added = 0
+        for row in rows:
+            encoded = encode_row(row, schema)
+            identity = json.dumps(encoded, sort_keys=True)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            text += json.dumps({"row": encoded, **provenance}, ensure_ascii=False) + "\n"
+            added += 1
+        if added:
+            self._write_gitattributes()
+            atomic_write(path, text)
+        return path, added
+
+    def forget_captured(self) -> list[Path]:
+        """Delete every capture file; returns the paths removed."""
+        removed = sorted(self.root.glob("*.captured.jsonl")) if self.root.exists() else []
+        for path in removed:
+            path.unlink()
+        return removed
 
     def _write_gitattributes(self) -> None:
         # Samples are reviewed as text: keep git from treating long lines as binary.

@@ -86,6 +86,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="take the tiny samples anew from the real sources",
     )
     group.addoption(
+        "--dcs-forget-captured",
+        action="store_true",
+        default=False,
+        help="delete every captured-rows file before the run",
+    )
+    group.addoption(
         "--dcs-report", metavar="PATH", default=None, help="write the ladder as JSON to PATH"
     )
     group.addoption(
@@ -113,6 +119,7 @@ class Settings:
     local_master: str
     cluster_master: str
     refresh_samples: bool
+    forget_captured: bool
     report_path: Path | None
     plot_path: Path | None
     source_lines: tuple[str, ...]
@@ -213,6 +220,7 @@ def load_settings(config: pytest.Config) -> Settings:
         local_master=config.getoption("dcs_local") or DEFAULT_LOCAL_MASTER,
         cluster_master=config.getoption("dcs_cluster") or DEFAULT_CLUSTER_MASTER,
         refresh_samples=bool(config.getoption("dcs_refresh_samples")),
+        forget_captured=bool(config.getoption("dcs_forget_captured")),
         report_path=_path("dcs_report"),
         plot_path=_path("dcs_plot"),
         source_lines=tuple(config.getini("dcs_sources")),

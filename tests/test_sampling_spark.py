@@ -1,0 +1,199 @@
+"""Sampling on real Spark, in this process's local session (the plugin's own `spark` fixture)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pyspark.sql.functions as F
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from pytest_dcs import sampling
+from pytest_dcs.samplestore import SampleStore
+
+CATEGORIES = ["a", "b", "c", "d", "rare"]
+
+
+def _events(spark: SparkSession, rows: int = 100_000) -> DataFrame:
+    """0.1% of rows have a null `exp`; the 'rare' category is 5 rows in 100,000."""
+    h = F.abs(F.xxhash64("id", F.lit(3)))
+    return spark.range(rows).select(
+        F.col("id"),
+        F.concat(F.lit("client-"), (h % 5000).cast("string")).alias("client_id"),
+        F.when(F.col("id") % 1000 == 17, F.lit(None))
+        .otherwise(F.concat(F.lit("e10s-"), (h % 9).cast("string")))
+        .alias("exp"),
+        F.when(F.col("id") % 20000 == 3, F.lit("rare"))
+        .otherwise(F.element_at(F.array(*map(F.lit, CATEGORIES[:4])), (h % 4 + 1).cast("int")))
+        .alias("category"),
+        (h % 10_000 / 100).alias("value"),
+    )
+
+
+def _has_variance(rows: list[tuple], schema: T.StructType) -> tuple[bool, bool]:
+    exp, category = schema.fieldNames().index("exp"), schema.fieldNames().index("category")
+    return (
+        any(r[exp] is None for r in rows),
+        {r[category] for r in rows} == set(CATEGORIES),
+    )
+
+
+def test_tiny_sample_covers_nulls_and_every_category(spark: SparkSession) -> None:
+    df = _events(spark)
+    tiny = sampling.take_tiny(df, 200)
+    assert len(tiny.rows) == 200
+    assert _has_variance(tiny.rows, df.schema) == (True, True)
+    assert tiny.passes == 3
+    assert tiny.reasons["null"] >= 1
+    # The same budget spent on a seeded random sample misses them, seed after seed.
+    covered = []
+    for seed in range(1, 6):
+        picked = df.orderBy(sampling.unit_hash(df.columns, seed)).limit(200).collect()
+        covered.append(_has_variance([tuple(r) for r in picked], df.schema))
+    assert sum(null and every for null, every in covered) == 0, covered
+    assert sum(every for _, every in covered) <= 1, covered
+
+
+def test_tiny_sample_by_key_holds_whole_keys(spark: SparkSession) -> None:
+    df = _events(spark, 20_000)
+    tiny = sampling.take_tiny(df, 200, key=["client_id"])
+    assert 0 < len(tiny.rows) <= 200
+    sampled = [r[1] for r in tiny.rows]
+    counts = {
+        r["client_id"]: r["count"]
+        for r in df.where(F.col("client_id").isin(sorted(set(sampled))))
+        .groupBy("client_id")
+        .count()
+        .collect()
+    }
+    assert {k: sampled.count(k) for k in set(sampled)} == counts
+    assert any(r[2] is None for r in tiny.rows)  # the null experiment id's client came along
+
+
+def test_tiny_sample_by_key_caps_the_null_key(spark: SparkSession) -> None:
+    df = spark.range(5000).select(
+        F.when(F.col("id") % 2 == 0, F.lit(None))
+        .otherwise(F.concat(F.lit("c"), (F.col("id") % 300).cast("string")))
+        .alias("client_id"),
+        F.col("id"),
+    )
+    tiny = sampling.take_tiny(df, 200, key=["client_id"])
+    nulls = sum(1 for r in tiny.rows if r[0] is None)
+    assert 1 <= nulls <= 10
+    assert len(tiny.rows) <= 200
+
+
+ALL_TYPES = T.StructType(
+    [
+        T.StructField("s", T.StringType()),
+        T.StructField("b", T.BooleanType()),
+        T.StructField("i8", T.ByteType()),
+        T.StructField("i16", T.ShortType()),
+        T.StructField("i32", T.IntegerType(), nullable=False),
+        T.StructField("i64", T.LongType()),
+        T.StructField("f", T.FloatType()),
+        T.StructField("d", T.DoubleType()),
+        T.StructField("dec", T.DecimalType(38, 18)),
+        T.StructField("day", T.DateType()),
+        T.StructField("ts", T.TimestampType()),
+        T.StructField("ntz", T.TimestampNTZType()),
+        T.StructField("bin", T.BinaryType()),
+        T.StructField("dur", T.DayTimeIntervalType()),
+        T.StructField("arr", T.ArrayType(T.StringType())),
+        T.StructField("m", T.MapType(T.StringType(), T.LongType())),
+        T.StructField(
+            "st",
+            T.StructType(
+                [
+                    T.StructField("x", T.IntegerType()),
+                    T.StructField("tags", T.ArrayType(T.MapType(T.IntegerType(), T.DateType()))),
+                ]
+            ),
+        ),
+    ]
+)
+
+
+def test_every_spark_sql_type_round_trips_through_the_sample_file(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    row = (
+        "é \u2028 line",
+        True,
+        -128,
+        32767,
+        7,
+        -(2**63),
+        1.5,
+        float("nan"),
+        Decimal("12345678901234567890.123456789012345678"),
+        dt.date(1, 1, 1),
+        dt.datetime(2017, 5, 19, 23, 59, 59, 999999),
+        dt.datetime(9999, 12, 31, 23, 59, 59),
+        bytearray(b"\x00\xffbin"),
+        dt.timedelta(days=-3, microseconds=7),
+        ["x", None, ""],
+        {"k": 1, "n": None},
+        (1, [{3: dt.date(2020, 2, 29)}]),
+    )
+    empty = ("",) + (None,) * 3 + (0,) + (None,) * 12
+    df = spark.createDataFrame([row, empty], ALL_TYPES)
+    collected = [tuple(r) for r in df.collect()]
+    store = SampleStore(tmp_path)
+    store.save("all", df.schema, collected, meta={})
+    back = store.load("all", expected=df.schema)
+    again = spark.createDataFrame(back.rows, back.schema)
+    assert again.schema == df.schema
+    # By text, because NaN != NaN; the repr shows every value and its Python type.
+    assert repr([tuple(r) for r in again.collect()]) == repr(collected)
+
+
+@pytest.fixture(scope="module")
+def parquet_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("files") / "events"
+
+
+def test_file_fractions_are_nested_and_read_about_their_share(
+    spark: SparkSession, parquet_source: Path
+) -> None:
+    _events(spark).repartition(200).write.parquet(str(parquet_source))
+    whole = spark.read.parquet(str(parquet_source))
+    line = sampling.file_line(spark, whole, str(parquet_source))
+    assert line is not None and len(line.files) == 200
+    reader = sampling.FileSource("parquet", str(parquet_source), whole.schema)
+    previous: set[int] = set()
+    for fraction in (0.01, 0.1, 0.4):
+        part = sampling.files_fraction(spark, reader, line, fraction)
+        ids = {r.id for r in part.select("id").collect()}
+        assert previous < ids
+        assert abs(len(ids) - fraction * 100_000) <= 0.25 * fraction * 100_000
+        assert line.bytes_below(fraction) <= (fraction + 0.01) * line.total_bytes
+        assert len(part.inputFiles()) <= fraction * 200 + 1
+        previous = ids
+
+
+def _keys(df: DataFrame) -> set[str]:
+    return {r[0] for r in df.select("client_id").distinct().collect()}
+
+
+def test_key_fractions_keep_the_same_keys_in_every_source(spark: SparkSession) -> None:
+    events = _events(spark, 50_000)
+    clients = spark.range(8000).select(
+        F.concat(F.lit("client-"), F.col("id").cast("string")).alias("client_id"),
+        (F.col("id") % 3).alias("tier"),
+    )
+    common = _keys(events) & _keys(clients)
+    assert len(common) > 1000
+    previous: set[str] = set()
+    for fraction in (0.1, 0.4):
+        in_events = _keys(sampling.fraction_of(events, fraction, ["client_id"]))
+        in_clients = _keys(sampling.fraction_of(clients, fraction, ["client_id"]))
+        assert in_events & common == in_clients & common
+        assert previous < in_events
+        assert abs(len(in_events & common) - fraction * len(common)) <= 0.25 * fraction * len(
+            common
+        )
+        previous = in_events
