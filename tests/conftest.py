@@ -72,6 +72,7 @@ class Run:
 
     result: pytest.RunResult
     report: dict[str, Any] | None
+    captured_text: str = ""
 
     @property
     def output(self) -> str:
