@@ -83,8 +83,6 @@ class EngineConfig:
         """The Spark configuration a session of `engine` starts with."""
         master = self.master(engine)
         conf = {"spark.master": master, "spark.app.name": f"pytest-dcs-{engine}", **BASE_CONF}
-        if runs_on_this_machine(master) and "PYSPARK_PYTHON" not in os.environ:
-            conf["spark.pyspark.python"] = sys.executable
         if runs_on_this_machine(master):
             # A data error fails the same way every time: retrying only quadruples its cost.
             conf["spark.task.maxFailures"] = "1"
@@ -120,6 +118,23 @@ def _without_pythonpath() -> Iterator[None]:
     finally:
         if saved is not None:
             os.environ["PYTHONPATH"] = saved
+
+
+@contextlib.contextmanager
+def _worker_python(master: str) -> Iterator[None]:
+    """Python workers on this machine run the driver's interpreter (and so its installed packages).
+
+    PySpark reads PYSPARK_PYTHON when a context starts (`spark.pyspark.python` is not consulted
+    there), defaulting to whatever `python3` is on PATH.
+    """
+    if not runs_on_this_machine(master) or "PYSPARK_PYTHON" in os.environ:
+        yield
+        return
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    try:
+        yield
+    finally:
+        os.environ.pop("PYSPARK_PYTHON", None)
 
 
 class Engines:
@@ -165,7 +180,8 @@ class Engines:
         try:
             if not is_connect(master):
                 self._launched_jvm |= _launch_jvm(conf)
-            session = builder.getOrCreate()
+            with _worker_python(master):
+                session = builder.getOrCreate()
         except Exception as exc:
             raise EngineError(
                 f"The {engine} engine ({master}) did not start: {type(exc).__name__}: "

@@ -416,6 +416,21 @@ def spark(request: pytest.FixtureRequest) -> SparkSession:
 
 
 @pytest.fixture
+def synthetic(spark: SparkSession) -> Callable[..., DataFrame]:
+    """`synthetic(schema, rows=1000, seed=0, null_rate=0, empty_rate=0, extremes_rate=0, ...)`:
+    a Faker-backed DataFrame generated on the executors, identical for the same arguments."""
+    from pytest_dcs.synthetic import SyntheticError, SyntheticSpec, generate
+
+    def make(schema: Any, **options: Any) -> DataFrame:
+        try:
+            return generate(spark, SyntheticSpec(schema=schema, **options))
+        except (SyntheticError, TypeError) as exc:
+            pytest.fail(f"synthetic(...): {exc}", pytrace=False)
+
+    return make
+
+
+@pytest.fixture
 def tiny(request: pytest.FixtureRequest, spark: SparkSession) -> Callable[[str], DataFrame]:
     """`tiny("name")`: the cached tiny sample of a source as a DataFrame (taken if missing)."""
     dcs = _dcs(request)

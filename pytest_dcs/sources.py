@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 FILE_FORMATS = ("parquet", "json", "csv", "orc")
-FORMATS = (*FILE_FORMATS, "table")
+FORMATS = (*FILE_FORMATS, "table", "synthetic")
 
 
 class SourceError(ValueError):
@@ -27,6 +27,7 @@ class SourceSpec:
     format: str | None = None
     location: str | None = None
     loader: Callable[[SparkSession], DataFrame] | None = None
+    base: str | None = None
 
     @property
     def is_file(self) -> bool:
@@ -50,6 +51,10 @@ class SourceSpec:
         assert self.location is not None
         if self.format == "table":
             return spark.table(self.location)
+        if self.format == "synthetic":
+            from pytest_dcs.synthetic import from_source_text, generate
+
+            return generate(spark, from_source_text(self.location, base=self.base))
         reader = spark.read
         if self.format == "csv":
             reader = reader.option("header", "true").option("inferSchema", "true")
@@ -81,10 +86,23 @@ def parse_source_lines(lines: Iterable[str], rootpath: Path, origin: str) -> dic
             )
         if name in sources:
             raise SourceError(f"Invalid {origin}: source {name!r} is declared twice")
-        if fmt != "table" and "://" not in location:
+        if fmt == "synthetic":
+            _check_synthetic(location, rootpath, f"{origin} line {text!r}")
+        elif fmt != "table" and "://" not in location:
             location = str((rootpath / location).resolve())
-        sources[name] = SourceSpec(name=name, origin=origin, format=fmt, location=location)
+        sources[name] = SourceSpec(
+            name=name, origin=origin, format=fmt, location=location, base=str(rootpath)
+        )
     return sources
+
+
+def _check_synthetic(target: str, rootpath: Path, where: str) -> None:
+    from pytest_dcs.synthetic import SyntheticError, from_source_text
+
+    try:
+        from_source_text(target, base=rootpath)
+    except SyntheticError as exc:
+        raise SourceError(f"Invalid {where}: {exc}") from None
 
 
 def merge_hook_sources(

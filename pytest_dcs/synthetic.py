@@ -5,6 +5,8 @@ to inject. `generate(spark, spec)` spreads the partition indexes over the cluste
 worker builds its partition's rows with a Faker seeded from `(seed, partition index)`, so
 millions of rows never pass through the driver and the same spec gives the same rows on any
 engine. The rows depend on the installed Faker version, which is the same on driver and workers.
+Faker picks uniformly from its word lists (`use_weighting=False`): weighted picks of names and
+cities cost 5-10x more.
 
 Values follow the column's type and, for strings and numbers, the words of its name
 (`client_id`, `submissionDate`, `email_address`, ...):
@@ -23,8 +25,10 @@ Values follow the column's type and, for strings and numbers, the words of its n
   today); timestamps are built in UTC;
 - arrays and maps hold 0-3 elements, generated recursively; structs field by field.
 
-`providers` overrides the choice for a top-level column with any no-argument Faker provider
-(`{"email": "free_email"}`); the value is turned into `str` for string columns.
+`providers` overrides the choice for a top-level column of a simple type with any no-argument
+Faker provider (`{"email": "free_email"}`). Values are turned into `str` for string columns and
+into `float` for float columns; for other types the provider must return the type's Python
+values, which is checked once on the driver.
 
 Variance: every value draws once from `[0, 1)`; below `null_rate` it is `None` (nullable fields,
 array elements and map values only), in the next `empty_rate` it is `""` (strings only), in the
@@ -38,7 +42,8 @@ next `extremes_rate` it is one of the type's extremes:
 - timestamps: 0001-01-02 00:00 and 9999-12-30 23:59:59.999999 UTC, a day inside Spark's range so
   they collect in any local time zone; timestamp_ntz: the full range.
 
-Otherwise the normal value is used, so each rate holds whatever the column's type.
+A value that cannot take what it drew (null in a non-nullable field, "" in a number) keeps its
+normal value, so each rate holds on its own whatever else the column allows.
 
 Source lines: `dcs_sources` takes `name = synthetic:<target>`, where the target is either
 
@@ -335,17 +340,18 @@ class SyntheticSpec:
     """What to generate. The same spec gives the same rows on every engine.
 
     `schema` may be given as DDL or JSON too; it is a StructType once constructed. `partitions`
-    defaults to one per 250,000 rows (at least one): it is part of the spec, not of the
-    cluster, so the data stays the same wherever it is generated. The rates are the shares of
-    values replaced by None, "" and type extremes (see the module docstring); they add up to at
-    most 1. `date_format` is the strftime format of date-like string columns, `locale` the Faker
-    locale, and `providers` maps top-level column names to no-argument Faker providers.
+    is part of the spec, not of the cluster, so the data stays the same wherever it is
+    generated; 0 (the default) becomes one partition per 250,000 rows, at least one. The rates
+    are the shares of values replaced by None, "" and type extremes (see the module docstring);
+    they add up to at most 1. `date_format` is the strftime format of date-like string columns,
+    `locale` the Faker locale, and `providers` maps top-level column names to no-argument Faker
+    providers.
     """
 
     schema: T.StructType
     rows: int = DEFAULT_ROWS
     seed: int = 0
-    partitions: int | None = None
+    partitions: int = 0
     null_rate: float = 0.0
     empty_rate: float = 0.0
     extremes_rate: float = 0.0
@@ -364,10 +370,13 @@ class SyntheticSpec:
                 raise SyntheticError(f"{name} must be an integer, got {getattr(self, name)!r}")
         if self.rows < 0:
             raise SyntheticError(f"rows must be 0 or more, got {self.rows}")
-        if self.partitions is None:
+        if not _is_int(self.partitions) or self.partitions < 0:
+            raise SyntheticError(
+                f"partitions must be an integer >= 1 (or 0 for one per {ROWS_PER_PARTITION:,} "
+                f"rows), got {self.partitions!r}"
+            )
+        if self.partitions == 0:
             set_("partitions", max(1, -(-self.rows // ROWS_PER_PARTITION)))
-        elif not _is_int(self.partitions) or self.partitions < 1:
-            raise SyntheticError(f"partitions must be an integer >= 1, got {self.partitions!r}")
         for name in ("null_rate", "empty_rate", "extremes_rate"):
             rate = getattr(self, name)
             if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
@@ -392,7 +401,6 @@ class SyntheticSpec:
 
     def partition_bounds(self, partition: int) -> tuple[int, int]:
         """The global row numbers `[start, stop)` of one partition."""
-        assert self.partitions is not None
         if not 0 <= partition < self.partitions:
             raise IndexError(f"partition {partition} is not in 0..{self.partitions - 1}")
         return (
@@ -405,21 +413,24 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_SUPPORTED = (
-    T.StringType,
-    T.ByteType,
-    T.ShortType,
-    T.IntegerType,
-    T.LongType,
-    T.FloatType,
-    T.DoubleType,
-    T.DecimalType,
-    T.BooleanType,
-    T.DateType,
-    T.TimestampType,
-    T.TimestampNTZType,
-    T.BinaryType,
-)
+# The simple types that can be generated, and the Python values a provider must return for them
+# (strings take anything: the value is turned into str).
+_VALUE_TYPES: dict[type[T.DataType], type | tuple[type, ...]] = {
+    T.StringType: object,
+    T.ByteType: int,
+    T.ShortType: int,
+    T.IntegerType: int,
+    T.LongType: int,
+    T.FloatType: (int, float),
+    T.DoubleType: (int, float),
+    T.DecimalType: Decimal,
+    T.BooleanType: bool,
+    T.DateType: dt.date,
+    T.TimestampType: dt.datetime,
+    T.TimestampNTZType: dt.datetime,
+    T.BinaryType: (bytes, bytearray),
+}
+_SUPPORTED = tuple(_VALUE_TYPES)
 
 
 def _check_supported(fields: Sequence[T.StructField], prefix: str) -> None:
@@ -438,7 +449,6 @@ def _check_type(datatype: T.DataType, path: str) -> None:
                 f"column {path!r}: map keys of type {datatype.keyType.simpleString()} cannot be "
                 "generated; use a simple key type such as string or bigint"
             )
-        _check_type(datatype.keyType, path + ".key")
         _check_type(datatype.valueType, path + ".value")
     elif not isinstance(datatype, _SUPPORTED):
         raise SyntheticError(
@@ -460,7 +470,7 @@ def _check_faker(spec: SyntheticSpec) -> None:
             f"locale {spec.locale!r} is not a Faker locale; use one such as 'en_US' or 'de_DE'"
         ) from None
     fake.seed_instance(0)
-    columns = spec.schema.names
+    columns = {f.name: f.dataType for f in spec.schema.fields}
     for column, provider in spec.providers.items():
         if column not in columns:
             raise SyntheticError(
@@ -474,13 +484,25 @@ def _check_faker(spec: SyntheticSpec) -> None:
                 "name of a Faker method such as 'email', 'city' or 'pyint'"
             )
         assert method is not None
+        datatype = columns[column]
+        expected = _VALUE_TYPES.get(type(datatype))
+        if expected is None:
+            raise SyntheticError(
+                f"provider {provider!r} for column {column!r}: providers can only be set for "
+                f"columns of simple types, not {datatype.simpleString()}"
+            )
         try:
-            method()
+            value = method()
         except TypeError as exc:
             raise SyntheticError(
                 f"provider {provider!r} for column {column!r} needs arguments ({exc}); use a "
                 "provider that works without arguments"
             ) from None
+        if not isinstance(value, expected):
+            raise SyntheticError(
+                f"provider {provider!r} gives {type(value).__name__} values, which column "
+                f"{column!r} of type {datatype.simpleString()} cannot hold"
+            )
 
 
 # -- values ---------------------------------------------------------------------------------
@@ -540,10 +562,14 @@ _UTC = dt.timezone.utc
 
 
 def _words(name: str) -> tuple[str, ...]:
-    """The lower-case words of a column name: `submissionDate`, `IPAddress`, `client_id`."""
+    """The lower-case words of a column name (`submissionDate`, `IPAddress`, `client_id`).
+
+    A word ending in digits also counts without them: `ipv4`, `ipv`; `email2`, `email`.
+    """
     spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", name)
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", spaced)
-    return tuple(re.findall(r"[a-z]+|[0-9]+", spaced.lower()))
+    words = re.findall(r"[a-z0-9]+", spaced.lower())
+    return (*words, *(w.rstrip("0123456789") for w in words if w[-1].isdigit() and w[0].isalpha()))
 
 
 def _rule(words: tuple[str, ...], rules: Sequence[tuple[tuple[str, ...], Any]]) -> Any:
@@ -635,6 +661,8 @@ class _Builder:
         method = getattr(self.fake, provider)
         if isinstance(datatype, T.StringType):
             return lambda i: str(method())
+        if isinstance(datatype, (T.FloatType, T.DoubleType)):
+            return lambda i: float(method())
         return lambda i: method()
 
     def value(self, name: str, datatype: T.DataType, nested: bool) -> _Gen:
@@ -750,7 +778,6 @@ def generate(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
             "spark.createDataFrame([row for p in range(spec.partitions) "
             "for row in partition_rows(spec, p)], spec.schema)"
         )
-    assert spec.partitions is not None
     indexes = spark.sparkContext.parallelize(range(spec.partitions), spec.partitions)
     rows = indexes.flatMap(functools.partial(partition_rows, spec))
     return spark.createDataFrame(rows, spec.schema, verifySchema=False)

@@ -35,6 +35,7 @@ SETTINGS = Settings(
     local_master="local[2]",
     cluster_master="local-cluster[2,1,1024]",
     refresh_samples=False,
+    forget_captured=False,
     report_path=None,
     plot_path=None,
     source_lines=(),

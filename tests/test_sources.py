@@ -44,7 +44,11 @@ def test_good_lines() -> None:
     )
     assert list(sources) == ["events", "clients", "raw", "logs"]
     assert sources["events"] == SourceSpec(
-        name="events", origin=ORIGIN, format="parquet", location="/project/data/events"
+        name="events",
+        origin=ORIGIN,
+        format="parquet",
+        location="/project/data/events",
+        base="/project",
     )
     assert sources["clients"].location == "/abs/clients"
     assert (sources["raw"].format, sources["raw"].location) == ("csv", "/project/data/raw.csv")
@@ -212,3 +216,11 @@ def test_read_rejects_a_loader_that_returns_no_dataframe() -> None:
         f"source 'clients' from {HOOK} returned list, not a DataFrame; "
         "return a callable(spark) -> DataFrame"
     )
+
+
+def test_synthetic_lines_are_checked_at_start() -> None:
+    sources = parse("fake = synthetic:rows=10;seed=3;schema=client_id string, n bigint")
+    assert sources["fake"].format == "synthetic"
+    assert sources["fake"].location == "rows=10;seed=3;schema=client_id string, n bigint"
+    with pytest.raises(SourceError, match="fake = synthetic:rows=ten"):
+        parse("fake = synthetic:rows=ten;schema=a string")
