@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import pytest
 
 from pytest_dcs import hookspecs
 from pytest_dcs.engines import EngineConfig, EngineError, Engines
-from pytest_dcs.failures import Failure, classify
+from pytest_dcs.failures import Failure, classify, render_story
 from pytest_dcs.inputs import Inputs, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
 from pytest_dcs.masking import Masker
@@ -215,8 +216,13 @@ class DcsSession:
             return report
         final = report.when == "call" or (report.when != "call" and not report.passed)
         if final:
+            record, failure = self._record(item, info, report, call)
             # A plain attribute travels with the report to the xdist controller.
-            report.__dict__["dcs_rung"] = self._record(item, info, report, call)
+            report.__dict__["dcs_rung"] = record
+            if failure is not None:
+                # The short story first; the full trace stays in the JSON report (and at -vv).
+                verbose = self.config.get_verbosity() >= 2
+                report.longrepr = render_story(failure, rung=info.param.rung.name, verbose=verbose)
         return report
 
     def _record(
@@ -225,7 +231,7 @@ class DcsSession:
         info: ItemInfo,
         report: pytest.TestReport,
         call: pytest.CallInfo[None],
-    ) -> RungRecord:
+    ) -> tuple[RungRecord, Failure | None]:
         rung = item.stash.get(RUNG_KEY, None)
         outcome = "failed" if report.failed else report.outcome
         failure: Failure | None = None
@@ -235,6 +241,8 @@ class DcsSession:
             failure.captured_to = getattr(call.excinfo.value, "captured_to", None)
             failure.offending_rows = json.loads(json.dumps(failure.offending_rows, default=str))
             failure.trace = str(report.longreprtext)
+            if failure.module:
+                failure.advice = _driver_import_note(failure.module) + failure.advice
         elif report.skipped and isinstance(report.longrepr, tuple):
             reason = str(report.longrepr[2]).removeprefix("Skipped: ")
         return {
@@ -249,7 +257,7 @@ class DcsSession:
             "_test": info.test,
             "_source": info.param.spec.source,
             "_key": list(info.param.sort_key),
-        }
+        }, failure
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "dcs_rung", None)
@@ -351,6 +359,13 @@ class DcsSession:
             return records, str(path), summary
 
         return sink
+
+
+def _driver_import_note(module: str) -> str:
+    """Where the driver imports a module the executors cannot, to say what to ship."""
+    loaded = sys.modules.get(module) or sys.modules.get(module.split(".")[0])
+    path = getattr(loaded, "__file__", None)
+    return f"{module!r} imports on the driver from {path}; " if path else ""
 
 
 def _rung_param(item: pytest.Item) -> RungParam | None:

@@ -354,7 +354,8 @@ def take_tiny(
         _count(reasons, reason)
     if len(chosen) < rows:
         passes += 1
-        for r in base.orderBy(_HASH).limit(rows).select(_ROW).collect():
+        # Equal rows share a hash and collapse to one: read a few extra to fill the sample.
+        for r in base.orderBy(_HASH).limit(3 * rows).select(_ROW).collect():
             row = tuple(r[0])
             if len(chosen) < rows and row[-1] not in chosen:
                 chosen[row[-1]] = row

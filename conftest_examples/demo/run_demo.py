@@ -24,10 +24,11 @@ ALL_PASS: dict[str, Verdict] = {
 }
 EXPECTED: dict[str, dict[str, Verdict]] = {
     "test_recent_e10s": ALL_PASS,
+    # The variance-covering sample holds the rare null: caught before any real data is read.
     "test_fragile_udf": {
-        "local": ("passed", None),
-        "distributed": ("passed", None),
-        "1pct": ("failed", "data"),
+        "local": ("failed", "data"),
+        "distributed": ("skipped", None),
+        "1pct": ("skipped", None),
         "10pct": ("skipped", None),
         "40pct": ("skipped", None),
     },
@@ -67,8 +68,9 @@ def generate() -> None:
             F.when(F.col("id") % 500 == 7, F.lit(None))
             .otherwise(F.concat(F.lit("e10s-beta45-"), (h % 3).cast("string")))
             .alias("active_experiment_id"),
-            F.element_at(F.array(*map(F.lit, ["US", "DE", "FR", "BR", "IN"])), (h % 5 + 1).cast("int"))
-            .alias("country"),
+            F.element_at(
+                F.array(*map(F.lit, ["US", "DE", "FR", "BR", "IN"])), (h % 5 + 1).cast("int")
+            ).alias("country"),
             (h % 7200).alias("subsession_length"),
         )
         df.repartition(FILES).write.parquet(str(DATA))
@@ -93,7 +95,7 @@ def main() -> int:
     report_path = OUT / "report.json"
     report_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN"]
-    command += ["--tb=line", f"--dcs-report={report_path}"]
+    command += ["--dcs-refresh-samples", f"--dcs-report={report_path}"]
     print("demo: $", " ".join(command[2:]), flush=True)
     subprocess.run(command, cwd=HERE, check=False)
     if not report_path.exists():

@@ -2,7 +2,6 @@
 
 import pyspark.sql.functions as F
 import pytest
-
 from jobs import telemetry
 
 

@@ -19,6 +19,4 @@ def is_e10s_experiment(experiment_id: str) -> bool:
 
 
 def hours_per_client(main_summary: DataFrame) -> DataFrame:
-    return main_summary.groupBy("client_id").agg(
-        (F.sum("subsession_length") / 3600).alias("hours")
-    )
+    return main_summary.groupBy("client_id").agg((F.sum("subsession_length") / 3600).alias("hours"))
