@@ -203,7 +203,8 @@ class DcsSession:
         pending = pyfuncitem.stash.get(PENDING_KEY, None)
         if pending is not None:
             # The rung's input could not be read: that is this rung's failure, not a setup error.
-            pyfuncitem.stash[FAILURE_KEY] = Failure("framework", str(pending).splitlines()[0])
+            summary, _, hint = str(pending).partition("\n")
+            pyfuncitem.stash[FAILURE_KEY] = Failure("framework", summary, advice=hint)
             pytest.fail(str(pending), pytrace=False)
 
     @pytest.hookimpl(wrapper=True)
