@@ -27,7 +27,6 @@ class TestLadder:
     nodeid: str
     source: str | None
     rungs: dict[str, RungRecord] = field(default_factory=dict)
-    order: dict[str, int] = field(default_factory=dict)
 
     def failed_below(self, level_key: tuple[int, float]) -> str | None:
         """The name of a failed rung below the given one, if any."""
