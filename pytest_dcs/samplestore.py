@@ -16,7 +16,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -192,6 +192,36 @@ def dump_rows(schema: T.StructType, rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _read_jsonl(
+    path: Path, what: str, fix: str, row_of: Callable[[Any], Mapping[str, Any]]
+) -> tuple[T.StructType, list[tuple[Any, ...]]]:
+    """Schema and rows of a sample or capture file; anything unreadable raises SampleError."""
+    try:
+        # Split on newlines only: JSON strings may hold U+2028 and friends unescaped.
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except OSError as exc:
+        raise SampleError(f"Cannot read the {what} {path}: {exc}. {fix}") from None
+    except UnicodeDecodeError as exc:
+        raise SampleError(f"The {what} {path} is corrupt: {exc}. {fix}") from None
+    try:
+        header = json.loads(lines[0]) if lines else {}
+        if not isinstance(header, dict) or header.get("dcs_sample") != FORMAT_VERSION:
+            raise ValueError("the first line is not a pytest-dcs sample header")
+        schema = T.StructType.fromJson(header["schema"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SampleError(f"The {what} {path} is corrupt: {exc}. {fix}") from None
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            rows.append(decode_row(row_of(json.loads(line)), schema))
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+            where = f"The {what} {path} is corrupt at line {number}"
+            raise SampleError(f"{where}: {exc}. {fix}") from None
+    return schema, rows
+
+
 class SampleStore:
     """The folder of tiny samples (`dcs_sample_dir`)."""
 
@@ -233,30 +263,7 @@ class SampleStore:
         """Read a sample back; a corrupt or schema-stale file raises SampleError with the fix."""
         path = self.sample_path(source)
         fix = f"Refresh it with: pytest {self.refresh_hint} (the file is left as it is)."
-        try:
-            # Split on newlines only: JSON strings may hold U+2028 and friends unescaped.
-            lines = path.read_text(encoding="utf-8").split("\n")
-        except OSError as exc:
-            raise SampleError(f"Cannot read the tiny sample {path}: {exc}. {fix}") from None
-        except UnicodeDecodeError as exc:
-            raise SampleError(f"The tiny sample {path} is corrupt: {exc}. {fix}") from None
-        try:
-            header = json.loads(lines[0]) if lines else {}
-            if not isinstance(header, dict) or header.get("dcs_sample") != FORMAT_VERSION:
-                raise ValueError("the first line is not a pytest-dcs sample header")
-            schema = T.StructType.fromJson(header["schema"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SampleError(f"The tiny sample {path} is corrupt: {exc}. {fix}") from None
-        rows = []
-        for number, line in enumerate(lines[1:], start=2):
-            if not line.strip():
-                continue
-            try:
-                rows.append(decode_row(json.loads(line), schema))
-            except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
-                raise SampleError(
-                    f"The tiny sample {path} is corrupt at line {number}: {exc}. {fix}"
-                ) from None
+        schema, rows = _read_jsonl(path, "tiny sample", fix, lambda entry: entry)
         if expected is not None and expected != schema:
             raise SampleError(
                 f"The tiny sample {path} was taken with another schema than the source has now "
@@ -282,25 +289,12 @@ class SampleStore:
         if not path.exists():
             return []
         fix = f"Delete it, or clear every capture file with: pytest {FORGET_HINT}."
-        try:
-            lines = [ln for ln in path.read_text(encoding="utf-8").split("\n") if ln.strip()]
-            header = json.loads(lines[0])
-            stored = T.StructType.fromJson(header["schema"])
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
-            raise SampleError(f"The capture file {path} is corrupt: {exc}. {fix}") from None
+        stored, rows = _read_jsonl(path, "capture file", fix, lambda entry: entry["row"])
         if stored != schema:
             raise SampleError(
                 f"The capture file {path} holds rows of another schema than the source's "
                 f"(captured: {stored.simpleString()}; source: {schema.simpleString()}). {fix}"
             )
-        rows = []
-        for number, line in enumerate(lines[1:], start=2):
-            try:
-                rows.append(decode_row(json.loads(line)["row"], schema))
-            except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
-                raise SampleError(
-                    f"The capture file {path} is corrupt at line {number}: {exc}. {fix}"
-                ) from None
         return rows
 
     def add_captured(
