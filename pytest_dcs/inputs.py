@@ -59,6 +59,7 @@ class Inputs:
     _counts: dict[tuple[str, float, tuple[str, ...]], int] = field(default_factory=dict)
     _lines: dict[str, sampling.FileLine | None] = field(default_factory=dict)
     _schemas: dict[str, StructType] = field(default_factory=dict)
+    _wholes: dict[str, tuple[SparkSession, DataFrame]] = field(default_factory=dict)
 
     def spec(self, name: str) -> SourceSpec:
         try:
@@ -79,7 +80,7 @@ class Inputs:
             return cached
         source = self.spec(name)
         if self.refresh or not self.store.exists(file):
-            if key and not set(key) <= set(self._schema(source, spark, rung).fieldNames()):
+            if key and not set(key) <= set(self._whole(source, spark, rung).columns):
                 # Another source of the test without the key column: sample it by rows.
                 return self.sample(name, spark, rung)
             self._take(source, file, spark, rung, key)
@@ -87,11 +88,18 @@ class Inputs:
         self._samples[file] = sample
         return sample
 
-    def _schema(self, source: SourceSpec, spark: SparkSession, rung: RungSpec) -> StructType:
+    def _whole(self, source: SourceSpec, spark: SparkSession, rung: RungSpec) -> DataFrame:
+        """The whole source, read once per session: for json and csv a read infers the schema,
+        a full pass, which every fraction rung of every test would otherwise repeat."""
+        cached = self._wholes.get(source.name)
+        if cached is not None and cached[0] is spark:
+            return cached[1]
         try:
-            return source.read(spark).schema
+            whole = source.read(spark)
         except Exception as exc:
             raise SourceUnreadable(source, rung, exc) from exc
+        self._wholes[source.name] = (spark, whole)
+        return whole
 
     def _take(
         self,
@@ -101,8 +109,8 @@ class Inputs:
         rung: RungSpec,
         key: Sequence[str],
     ) -> None:
+        whole = self._whole(source, spark, rung)
         try:
-            whole = source.read(spark)
             scan, scanned = self._scan(source, whole, spark)
             tiny = sampling.take_tiny(scan, self.tiny_rows, key=key)
         except KeyError:
@@ -180,10 +188,7 @@ class Inputs:
             return df.repartition(DISTRIBUTED_PARTITIONS), len(rows)
         assert rung.fraction is not None
         source = self.spec(name)
-        try:
-            whole = source.read(spark)
-        except Exception as exc:
-            raise SourceUnreadable(source, rung, exc) from exc
+        whole = self._whole(source, spark, rung)
         self._schemas[name] = whole.schema
         self._check_stale(name, key, whole.schema)
         usable_key = tuple(k for k in key if k in whole.columns)
