@@ -71,6 +71,8 @@ class Failure:
     where: str | None = None
     python_trace: str = ""
     module: str | None = None
+    localization: dict[str, Any] | None = None
+    """How the offending rows were found by re-running the body (see `localize`), if they were."""
 
     def to_json(self) -> dict[str, Any]:
         """The failure as the JSON report stores it."""
@@ -85,6 +87,7 @@ class Failure:
             "where": self.where,
             "module": self.module,
             "python_trace": self.python_trace,
+            "localization": self.localization,
         }
 
 
@@ -296,6 +299,18 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             current = current.__context__
         else:
             current = None
+
+
+def error_token(exc: BaseException) -> str:
+    """What identifies an executor-side error across re-runs and in a task's error message: the
+    worker's Python exception type, else Spark's error class, else the exception's type name."""
+    classes: list[str] = []
+    for link in _chain(exc):
+        found = symptoms(link)
+        if found.worker is not None:
+            return found.worker.error_type
+        classes.extend(c for c in found.error_classes if c != "PYTHON_EXCEPTION")
+    return classes[0] if classes else type(exc).__name__
 
 
 def symptoms(exc: BaseException) -> Symptoms:
@@ -989,6 +1004,8 @@ def render_story(
         count = len(failure.offending_rows)
         lines.append(f"offending rows ({count}):" if count else "offending rows:")
         lines.append(_indent(table))
+    if failure.localization and failure.localization.get("story"):
+        lines.append(str(failure.localization["story"]))
     if failure.captured_to:
         lines.append(f"captured to: {failure.captured_to}")
     if failure.advice:

@@ -6,15 +6,16 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 from pytest_dcs import hookspecs
 from pytest_dcs.engines import EngineConfig, EngineError, Engines
-from pytest_dcs.failures import Failure, classify, render_story
+from pytest_dcs.failures import DcsFailure, Failure, classify, error_token, render_story
 from pytest_dcs.inputs import Inputs, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
 from pytest_dcs.masking import Masker
@@ -62,6 +63,17 @@ ITEM_KEY = pytest.StashKey[ItemInfo]()
 RUNG_KEY = pytest.StashKey[Rung]()
 PENDING_KEY = pytest.StashKey[SourceUnreadable]()
 FAILURE_KEY = pytest.StashKey[Failure]()
+BODY_SECONDS_KEY = pytest.StashKey[float]()
+LOCALIZED_KEY = pytest.StashKey["Localized"]()
+
+
+@dataclass(frozen=True)
+class Localized:
+    """Offending rows found by re-running a failed body: report records, capture file, cost."""
+
+    records: list[dict[str, Any]]
+    captured_to: str | None
+    localization: dict[str, Any]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -207,6 +219,59 @@ class DcsSession:
             pyfuncitem.stash[FAILURE_KEY] = Failure("framework", summary, advice=hint)
             pytest.fail(str(pending), pytrace=False)
 
+    @pytest.hookimpl(wrapper=True, specname="pytest_pyfunc_call")
+    def pytest_pyfunc_call_localize(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
+        """Time the body; when it fails on executors because of data, find the rows that did it."""
+        began = time.perf_counter()
+        try:
+            return (yield)
+        except Exception as exc:
+            seconds = time.perf_counter() - began
+            pyfuncitem.stash[BODY_SECONDS_KEY] = seconds
+            self._localize(pyfuncitem, exc, seconds)
+            raise
+        finally:
+            pyfuncitem.stash.setdefault(BODY_SECONDS_KEY, time.perf_counter() - began)
+
+    def _localize(self, item: pytest.Function, exc: Exception, seconds: float) -> None:
+        from pytest_dcs.localize import Localizer
+
+        info = item.stash.get(ITEM_KEY, None)
+        rung = item.stash.get(RUNG_KEY, None)
+        if info is None or rung is None or rung.input is None or isinstance(exc, DcsFailure):
+            return
+        limit = info.param.spec.capture
+        budget = self.settings.localize_budget.for_rung(seconds)
+        failure = classify(exc)
+        if not limit or budget <= 0 or failure.kind != "data":
+            return
+        token = error_token(exc)
+
+        def reproduce(subset: DataFrame) -> Literal["same", "passed", "other"]:
+            with rung.replaced(subset):
+                try:
+                    _call_body(item, subset)
+                except Exception as again:
+                    same = (
+                        not isinstance(again, DcsFailure)
+                        and classify(again).kind == "data"
+                        and error_token(again) == token
+                    )
+                    return "same" if same else "other"
+            return "passed"
+
+        source = rung.input
+        found = Localizer(
+            rung.spark, source, reproduce, limit=limit, budget=budget, error_type=token
+        ).run()
+        record = found.to_json(budget)
+        record["story"] = found.describe(budget)
+        records: list[dict[str, Any]] = []
+        captured_to = None
+        if found.rows:
+            records, captured_to, _ = self._sink(info)(source, found.rows, failure.summary)
+        item.stash[LOCALIZED_KEY] = Localized(records, captured_to, record)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -240,6 +305,11 @@ class DcsSession:
         if report.failed and call.excinfo is not None:
             failure = item.stash.get(FAILURE_KEY, None) or classify(call.excinfo.value)
             failure.captured_to = getattr(call.excinfo.value, "captured_to", None)
+            localized = item.stash.get(LOCALIZED_KEY, None)
+            if localized is not None:
+                failure.offending_rows = localized.records
+                failure.captured_to = localized.captured_to
+                failure.localization = localized.localization
             failure.offending_rows = json.loads(json.dumps(failure.offending_rows, default=str))
             failure.trace = str(report.longreprtext)
             if failure.module:
@@ -249,7 +319,9 @@ class DcsSession:
         return {
             "rung": info.param.rung.name,
             "outcome": outcome,
-            "seconds": round(report.duration, 4) if report.when == "call" else None,
+            "seconds": round(item.stash.get(BODY_SECONDS_KEY, report.duration), 4)
+            if report.when == "call"
+            else None,
             "rows": rung.rows if rung is not None else None,
             "fraction": info.param.rung.fraction,
             "exponent": None,
@@ -360,6 +432,14 @@ class DcsSession:
             return records, str(path), summary
 
         return sink
+
+
+def _call_body(item: pytest.Function, scaled: DataFrame) -> None:
+    """Run the test function again with its fixtures, `scaled` replaced (as pytest calls it)."""
+    funcargs = dict(item.funcargs)
+    if "scaled" in funcargs:
+        funcargs["scaled"] = scaled
+    item.obj(**{name: funcargs[name] for name in item._fixtureinfo.argnames})
 
 
 def _driver_import_note(module: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_dcs.failures import DcsFailure
@@ -21,6 +22,12 @@ DATA_ADVICE = (
     "these rows are the variance the code does not handle; fix the code for them "
     "(they are replayed at the local rung from now on when they are rows of the source)"
 )
+
+
+def _discard(
+    _df: DataFrame, rows: Sequence[Row], summary: str
+) -> tuple[list[dict[str, Any]], str | None, str]:
+    return [], None, summary
 
 
 class Rung:
@@ -48,6 +55,9 @@ class Rung:
         self._limit = capture_limit
         self.rows: int | None = None
         """Input rows of the marker's source at this rung, once it has been read."""
+        self.input: DataFrame | None = None
+        """The marker's source as this rung read it (what `scaled` is)."""
+        self._replacement: DataFrame | None = None
 
     @property
     def name(self) -> str:
@@ -68,10 +78,24 @@ class Rung:
     def source(self, name: str) -> DataFrame:
         """Source ``name`` at this rung: the tiny sample (plus captured rows) below the fraction
         rungs, else the same fraction of the real source, chosen consistently by ``sample_key``."""
+        if name == self._default_source and self._replacement is not None:
+            return self._replacement
         df, rows = self._reader(name)
         if name == self._default_source:
             self.rows = rows
+            self.input = df
         return df
+
+    @contextlib.contextmanager
+    def replaced(self, subset: DataFrame) -> Iterator[None]:
+        """While localizing: the marker's source reads as `subset`, and failing expectations
+        neither capture nor report rows."""
+        self._replacement, sink = subset, self._sink
+        self._sink = _discard
+        try:
+            yield
+        finally:
+            self._replacement, self._sink = None, sink
 
     def expect_rows(self, df: DataFrame, condition: Column, name: str | None = None) -> None:
         """Fail as ``data`` unless every row of ``df`` satisfies ``condition``.

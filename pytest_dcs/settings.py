@@ -19,6 +19,10 @@ from pytest_dcs.rungs import DEFAULT_FRACTIONS, RungCap, RungError, check_fracti
 DEFAULT_TINY_ROWS = 200
 DEFAULT_CAPTURE = 10
 DEFAULT_MAX_EXPONENT = 1.5
+DEFAULT_LOCALIZE_FACTOR = 3.0
+# Each re-run of a body costs a Spark job or more (0.1-0.5 s here), so a rung that failed in a
+# second still gets time for a search.
+MIN_LOCALIZE_SECONDS = 10.0
 DEFAULT_LOCAL_MASTER = "local[2]"
 DEFAULT_CLUSTER_MASTER = "local-cluster[2,1,1024]"
 
@@ -52,6 +56,12 @@ INI_OPTIONS: dict[str, tuple[str, str, Any]] = {
     ),
     "dcs_budget": ("string", "seconds allowed for a projected 100% run", ""),
     "dcs_rung_timeout": ("string", "seconds a rung may run before its jobs are cancelled", ""),
+    "dcs_localize_budget": (
+        "string",
+        "time for finding offending rows: a multiple of the failing rung's time, at least "
+        "10 s ('3x', the default), seconds ('30'), or 0 to not search",
+        "",
+    ),
     "dcs_spark_conf": ("linelist", "extra Spark configuration, one 'key = value' per line", []),
     "dcs_ship": ("linelist", "paths (modules, packages, zips) shipped to cluster executors", []),
 }
@@ -102,6 +112,39 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 @dataclass(frozen=True)
+class LocalizeBudget:
+    """Time allowed for localizing offending rows: a multiple of the failing rung's time (at
+    least `MIN_LOCALIZE_SECONDS`), or fixed seconds; zero turns the search off."""
+
+    factor: float | None = DEFAULT_LOCALIZE_FACTOR
+    seconds: float | None = None
+
+    def for_rung(self, rung_seconds: float) -> float:
+        if self.seconds is not None:
+            return self.seconds
+        if not self.factor:
+            return 0.0
+        return max(self.factor * rung_seconds, MIN_LOCALIZE_SECONDS)
+
+    @classmethod
+    def parse(cls, raw: str, origin: str) -> LocalizeBudget:
+        text = raw.strip().lower()
+        if not text:
+            return cls()
+        number, is_factor = (text[:-1], True) if text.endswith("x") else (text, False)
+        try:
+            value = float(number.removesuffix("s"))
+        except ValueError:
+            value = -1.0
+        if not value >= 0:
+            raise pytest.UsageError(
+                f"Invalid {origin}: {raw!r} is not a multiple of the rung's time ('3x'), "
+                "seconds ('30') or 0 (no search)."
+            )
+        return cls(factor=value, seconds=None) if is_factor else cls(factor=None, seconds=value)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The run's settings, read once from ini and command line."""
 
@@ -113,6 +156,7 @@ class Settings:
     max_exponent: float
     budget: float | None
     rung_timeout: float | None
+    localize_budget: LocalizeBudget
     spark_conf: Mapping[str, str]
     ship: tuple[Path, ...]
     max_rung: RungCap | None
@@ -212,6 +256,10 @@ def load_settings(config: pytest.Config) -> Settings:
         max_exponent=max_exponent,
         budget=_optional_number(config, "dcs_budget"),
         rung_timeout=_optional_number(config, "dcs_rung_timeout"),
+        localize_budget=LocalizeBudget.parse(
+            str(config.getini("dcs_localize_budget")),
+            _ini_origin(config, "dcs_localize_budget"),
+        ),
         spark_conf=spark_conf,
         ship=tuple(
             (rootpath / p.strip()).resolve() for p in config.getini("dcs_ship") if p.strip()

@@ -13,6 +13,7 @@ import pytest
 from pytest_dcs.settings import (
     DEFAULT_CAPTURE,
     MARKER_KWARGS,
+    LocalizeBudget,
     MarkerError,
     ScaleSpec,
     Settings,
@@ -29,6 +30,7 @@ SETTINGS = Settings(
     max_exponent=1.5,
     budget=None,
     rung_timeout=None,
+    localize_budget=LocalizeBudget(),
     spark_conf={},
     ship=(),
     max_rung=None,

@@ -1,0 +1,395 @@
+"""Localizing the problem state: the few input rows that alone make a rung's body fail.
+
+When a body raises because of code that ran on executors, the error does not say which row did
+it. The body is run again on subsets of its input (`scaled`) until single rows are left:
+
+1. **Suspects first.** Rows holding a null, an empty string, a NaN or an empty collection are the
+   variance code most often forgets. One Column filter finds them; if the body fails on them
+   alone, the search continues among them only.
+2. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key,
+   sorted within partitions so that a key range reads few cached batches. A re-run gets the union
+   of one child DataFrame per key range: task `i` reads range `i // partitions`. The failed job's
+   task list then says which ranges failed (split further, down to single rows), which passed
+   (dropped) and which never ran (kept for the next re-run). A re-run narrows many ranges at once
+   instead of halving one.
+3. **Bisection**, the general fallback: where task results cannot be read (Spark Connect) or
+   the failing stage's tasks are not the ranges (the body shuffles before it fails), ranges are
+   halved and each half is run on its own.
+
+Every re-run is tagged, and a timer cancels the tagged jobs when the time budget runs out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
+    from pyspark.sql.types import StructType
+
+Outcome = Literal["same", "passed", "other"]
+#: Runs the test body with `scaled` replaced by the given DataFrame: "same" when it fails with the
+#: original error, "passed" when it passes, "other" when it fails differently.
+Reproduce = Callable[["DataFrame"], Outcome]
+
+KEY = "__dcs_key"
+# Partitions of a layout: more narrow faster, but every task of a re-run costs a few
+# milliseconds, empty or not, and each re-run about a third of a second on 2 cores.
+MAX_PARTITIONS = 64
+# Spaces this small are laid out by key range (a sampling pass, then single rows when few).
+RANGE_ROWS = 100_000
+LOW, HIGH = -(2**63), 2**63
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """Rows whose hashed key is in [lo, hi)."""
+
+    lo: int
+    hi: int
+
+    def column(self) -> Column:
+        from pyspark.sql import functions as F
+
+        key = F.col(KEY)
+        if self.hi - self.lo == 1:
+            return key == F.lit(self.lo)
+        lower = key >= F.lit(self.lo) if self.lo > LOW else None
+        upper = key < F.lit(self.hi) if self.hi < HIGH else None
+        if lower is None and upper is None:
+            return F.lit(True)
+        if lower is None or upper is None:
+            return lower if upper is None else upper  # type: ignore[return-value]
+        return lower & upper
+
+    def split(self, parts: int) -> list[KeyRange]:
+        width = self.hi - self.lo
+        cuts = [self.lo + width * i // parts for i in range(parts)] + [self.hi]
+        return [KeyRange(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+    @property
+    def single(self) -> bool:
+        return self.hi - self.lo == 1
+
+
+@dataclass
+class Localization:
+    """What a search found, and what it cost."""
+
+    rows: list[Row] = field(default_factory=list)
+    runs: int = 0
+    seconds: float = 0.0
+    method: str = "buckets"
+    complete: bool = False
+    note: str = ""
+
+    def to_json(self, budget: float) -> dict[str, object]:
+        return {
+            "rows_found": len(self.rows),
+            "runs": self.runs,
+            "seconds": round(self.seconds, 3),
+            "budget_seconds": round(budget, 3),
+            "method": self.method,
+            "complete": self.complete,
+            "note": self.note,
+        }
+
+    def describe(self, budget: float) -> str:
+        found = f"{len(self.rows)} row(s)" if self.rows else "no single rows"
+        line = (
+            f"localized {found} in {self.seconds:.1f} s, {self.runs} re-run(s) of the body on "
+            f"subsets of its input ({self.method}; budget {budget:.1f} s)"
+        )
+        return f"{line}; {self.note}" if self.note else line
+
+
+class OutOfTime(Exception):
+    """The budget ran out; the search stops with what it has."""
+
+
+class TasksUnreadable(Exception):
+    """A re-run's tasks cannot be mapped to key ranges: fall back to bisection."""
+
+
+def suspect_condition(schema: StructType) -> Column | None:
+    """True for rows with a null, empty string, NaN or empty array/map in a top-level column."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    terms: list[Column] = []
+    for spec in schema.fields:
+        column = F.col(f"`{spec.name.replace('`', '``')}`")
+        if spec.nullable:
+            terms.append(column.isNull())
+        kind = spec.dataType
+        if isinstance(kind, T.StringType):
+            terms.append(F.coalesce(column == F.lit(""), F.lit(False)))
+        elif isinstance(kind, (T.FloatType, T.DoubleType)):
+            terms.append(F.coalesce(F.isnan(column), F.lit(False)))
+        elif isinstance(kind, (T.ArrayType, T.MapType)):
+            terms.append(F.coalesce(F.size(column) == F.lit(0), F.lit(False)))
+    return functools.reduce(lambda a, b: a | b, terms) if terms else None
+
+
+class Localizer:
+    """Finds at most `limit` rows of `df` on which `reproduce` fails alone, by `deadline`."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        df: DataFrame,
+        reproduce: Reproduce,
+        *,
+        limit: int,
+        budget: float,
+        error_type: str | None = None,
+    ) -> None:
+        self.spark = spark
+        self.df = df
+        self.reproduce = reproduce
+        self.limit = max(1, limit)
+        self.budget = budget
+        self.error_type = error_type
+        self.result = Localization()
+        self._began = 0.0
+        self._deadline = 0.0
+        self._tags = itertools.count()
+        self._cached: list[DataFrame] = []
+        self._found: list[int] = []
+        self._sc = _classic_context(spark)
+
+    # -- the search -----------------------------------------------------------------------
+
+    def run(self) -> Localization:
+        self._began = time.monotonic()
+        self._deadline = self._began + self.budget
+        keyed: DataFrame | None = None
+        try:
+            space, source = self._space()
+            keyed = self._keyed(space)
+            self._search(keyed)
+            if self._found and source:
+                self.result.method = f"{source}, then {self.result.method}"
+            if not self._found and not self.result.note:
+                self.result.note = "no single row fails the same way alone"
+        except OutOfTime:
+            self.result.complete = False
+            self.result.note = "the budget ran out"
+        try:
+            if keyed is not None and self._found:
+                self.result.rows = self._rows(keyed)
+        finally:
+            for cached in self._cached:
+                with contextlib.suppress(Exception):
+                    cached.unpersist()
+            self.result.seconds = time.monotonic() - self._began
+        return self.result
+
+    def _space(self) -> tuple[DataFrame, str]:
+        """Where to search: the suspects when they alone fail, else the other rows."""
+        condition = suspect_condition(self.df.schema)
+        if condition is None:
+            return self.df, ""
+        suspects = self.df.where(condition)
+        self._check_time()
+        if suspects.limit(1).count() and self._outcome(suspects) == "same":
+            return suspects, "suspect rows (null, empty, NaN)"
+        return self.df.where(~condition), ""
+
+    def _keyed(self, space: DataFrame) -> DataFrame:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        keyed = space.withColumn(
+            KEY, F.xxhash64(F.monotonically_increasing_id(), F.lit(KEY))
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(keyed)
+        return keyed
+
+    def _search(self, keyed: DataFrame) -> None:
+        rows = keyed.count()
+        self._check_time()
+        if rows == 0:
+            self.result.complete = True
+            return
+        if self._sc is not None:
+            self.result.method = "failed tasks of partitioned re-runs"
+            try:
+                self.result.complete = self._descend(keyed, rows, self._found)
+                return
+            except TasksUnreadable as exc:
+                self.result.note = f"{exc}; bisected instead"
+        self.result.method = "bisection"
+        self._bisect(keyed, [KeyRange(LOW, HIGH)], self._found)
+
+    def _descend(self, space: DataFrame, rows: int, found: list[int]) -> bool:
+        """Lay `space` out in partitions, re-run the body on those not yet known, and descend
+        into each partition whose task failed; True when every partition was decided."""
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        parts = min(MAX_PARTITIONS, rows)
+        shaped = (
+            space.repartitionByRange(parts, KEY)
+            if rows <= RANGE_ROWS
+            else space.repartition(parts, KEY)
+        )
+        layout = shaped.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(layout)
+        partition = F.spark_partition_id()
+        sizes = dict(layout.groupBy(partition).count().collect())
+        tasks = _partitions(layout)
+        pending = [p for p in range(tasks) if sizes.get(p)]
+        while pending and len(found) < self.limit:
+            tag = self._tag()
+            run_on = layout.where(partition.isin(pending)).drop(KEY)
+            if self._outcome(run_on, tag) != "same":
+                return True
+            failed, clean = self._read_tasks(tag, tasks)
+            for index in sorted(failed):
+                if sizes[index] == 1:
+                    found.append(layout.where(partition == index).select(KEY).first()[0])
+                elif (
+                    not self._descend(layout.where(partition == index), sizes[index], found)
+                    or len(found) >= self.limit
+                ):
+                    return False
+            pending = [p for p in pending if p not in failed and p not in clean]
+        return not pending
+
+    def _bisect(self, keyed: DataFrame, ranges: Sequence[KeyRange], found: list[int]) -> list[int]:
+        stack = list(reversed(ranges))
+        while stack and len(found) < self.limit:
+            span = stack.pop()
+            part = keyed.where(span.column())
+            head = part.select(KEY).limit(2).collect()
+            self._check_time()
+            if not head or set(found) >= {r[0] for r in head}:
+                continue
+            if self._outcome(part.drop(KEY)) != "same":
+                continue
+            if len(head) == 1:
+                found.append(head[0][0])
+                continue
+            if span.single:  # two rows with one key: they stand or fall together
+                found += [r[0] for r in head]
+                continue
+            low, high = span.split(2)
+            stack += [high, low]
+        self.result.complete = not stack
+
+    def _rows(self, keyed: DataFrame) -> list[Row]:
+        """The rows found: each failed alone, in a task of its own or a re-run of its own."""
+        from pyspark.sql import functions as F
+
+        keys = self._found[: self.limit]
+        return keyed.where(F.col(KEY).isin(keys)).drop(KEY).collect()
+
+    # -- re-runs --------------------------------------------------------------------------
+
+    def _check_time(self) -> None:
+        if time.monotonic() >= self._deadline:
+            raise OutOfTime
+
+    def _tag(self) -> str:
+        return f"dcs-localize-{id(self)}-{next(self._tags)}"
+
+    def _outcome(self, subset: DataFrame, tag: str | None = None) -> Outcome:
+        self._check_time()
+        tag = tag or self._tag()
+        with self._tagged(tag):
+            outcome = self.reproduce(subset)
+        self.result.runs += 1
+        self._check_time()
+        return outcome
+
+    @contextlib.contextmanager
+    def _tagged(self, tag: str) -> Iterator[None]:
+        """Tag the re-run's jobs, and cancel them if the budget runs out while they run."""
+        if self._sc is None:
+            yield
+            return
+        sc = self._sc
+        sc.addJobTag(tag)
+        timer = threading.Timer(
+            max(0.0, self._deadline - time.monotonic()), sc.cancelJobsWithTag, (tag,)
+        )
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            sc.removeJobTag(tag)
+
+    def _read_tasks(self, tag: str, tasks: int) -> tuple[set[int], set[int]]:
+        """Partitions whose task failed with the original error, and partitions whose task
+        passed, in the stage of the failed job that read the layout's `tasks` partitions."""
+        assert self._sc is not None
+        jsc = self._sc._jsc.sc()
+        # Task results reach the status store through the listener bus, asynchronously.
+        jsc.listenerBus().waitUntilEmpty()
+        tracker = self._sc.statusTracker()
+        store = jsc.statusStore()
+        for job_id in jsc.statusTracker().getJobIdsForTag(tag):
+            job = tracker.getJobInfo(job_id)
+            if job is None or job.status != "FAILED":
+                continue
+            for stage_id in job.stageIds:
+                stage = tracker.getStageInfo(stage_id)
+                if stage is None:
+                    continue
+                results = _task_list(store, stage_id, stage.currentAttemptId)
+                failed = {
+                    index
+                    for index, status, error in results
+                    if status == "FAILED" and self._same_error(error)
+                }
+                if not failed:
+                    continue
+                if stage.numTasks != tasks:
+                    raise TasksUnreadable(
+                        f"the failing stage ran {stage.numTasks} tasks, not one per partition "
+                        "of the input (the body repartitions it first)"
+                    )
+                clean = {index for index, status, _ in results if status == "SUCCESS"}
+                return failed, clean - failed
+        raise TasksUnreadable("no failed task of the re-run could be read")
+
+    def _same_error(self, error: str | None) -> bool:
+        return self.error_type is None or (error is not None and self.error_type in error)
+
+
+def _task_list(store: object, stage_id: int, attempt: int) -> list[tuple[int, str, str | None]]:
+    seq = store.taskList(stage_id, attempt, 1 << 30)  # type: ignore[attr-defined]
+    tasks = []
+    it = seq.iterator()
+    while it.hasNext():
+        task = it.next()
+        message = task.errorMessage()
+        error = message.get() if message.isDefined() else None
+        tasks.append((task.index(), task.status(), error))
+    return tasks
+
+
+def _partitions(df: DataFrame) -> int:
+    jdf = getattr(df, "_jdf", None)
+    if jdf is not None:
+        return max(1, int(jdf.rdd().getNumPartitions()))
+    return 1
+
+
+def _classic_context(spark: SparkSession) -> object | None:
+    """The SparkContext of a classic session; None over Spark Connect (no task results)."""
+    try:
+        sc = spark.sparkContext
+    except Exception:
+        return None
+    return sc if getattr(sc, "_jsc", None) is not None else None
