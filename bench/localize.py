@@ -1,0 +1,167 @@
+"""How long localizing offending rows takes, next to the failing rung's own time.
+
+Builds a parquet source of `--rows` rows (default 2M) in 20 files, takes its tiny sample while
+it is clean, then adds `--bad` rows (default 10) that a UDF chokes on, as when data changes after
+the sample was taken. One pytest run climbs a `100pct` ladder with two tests:
+
+  null    a UDF calling `.upper()` on a string column: the bad rows hold a null there
+          (found among the suspect rows: null, empty, NaN)
+  value   a UDF raising on a few ids: the bad rows look like every other row
+          (found by the general search over failed tasks of partitioned re-runs)
+
+It runs twice: with the default budget (3x the rung's time, at least 10 s), and with a budget
+of 600 s to show the time to find every bad row. The table takes from the JSON report, per
+test: the failing rung's time (the body), the localization's time, their ratio (target <= 3x),
+the rows found and the re-runs. Run from the repository root:
+
+    .venv/bin/python bench/localize.py [--rows 2000000] [--bad 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from pytest_dcs.engines import EngineConfig, Engines
+
+TESTS = """
+import pyspark.sql.functions as F
+import pytest
+
+
+@pytest.mark.scale("events")
+def test_null(scaled):
+    shout = F.udf(lambda text: text.upper(), "string")
+    assert scaled.select(shout("exp").alias("s")).where("s IS NOT NULL").count() > 0
+
+
+@pytest.mark.scale("events")
+def test_value(scaled):
+    bad = set(BAD_IDS)
+
+    def checked(number):
+        if number in bad:
+            raise ValueError(f"id {number} is reserved")
+        return number
+
+    guard = F.udf(checked, "long")
+    assert scaled.select(guard("id").alias("g")).where("g IS NOT NULL").count() > 0
+"""
+
+
+def generate(root: Path, rows: int, bad: int) -> list[int]:
+    """The clean source in `root/events`, and the bad rows apart in `root/bad` (ids returned)."""
+    engines = Engines(EngineConfig("local[2]", "local-cluster[2,1,1024]"))
+    spark = engines.session("local")
+    try:
+        clean = spark.range(rows).selectExpr(
+            "id",
+            "concat('c', id % 50000) AS client_id",
+            "concat('e10s-', id % 7) AS exp",
+            "(id * 7919) % 1000 / 10.0 AS value",
+        )
+        clean.repartition(20).write.mode("overwrite").parquet(str(root / "events"))
+        step = rows // (bad + 1)
+        ids = [step * (i + 1) + 3 for i in range(bad)]
+        spark.createDataFrame(
+            [(rows + i, f"c{i}", None, 1.5) for i in range(bad)],
+            "id long, client_id string, exp string, value double",
+        ).write.mode("overwrite").parquet(str(root / "bad"))
+        return ids
+    finally:
+        engines.shutdown()
+
+
+def run(project: Path, *args: str) -> dict[str, Any]:
+    report = project / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:spark",
+            f"--dcs-report={report}",
+            *args,
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if not report.exists():
+        sys.exit(f"pytest wrote no report:\n{done.stdout}\n{done.stderr}")
+    return json.loads(report.read_text())
+
+
+def rows_of(document: dict[str, Any], bad: int) -> list[list[str]]:
+    table = []
+    for test in document["tests"]:
+        rung = next(r for r in test["rungs"] if r["rung"] == "100pct")
+        failure = rung["failure"] or {}
+        found = failure.get("localization") or {}
+        seconds = found.get("seconds")
+        ratio = f"{seconds / rung['seconds']:.1f}x" if seconds and rung["seconds"] else "-"
+        table.append(
+            [
+                test["nodeid"].split("::")[-1],
+                f"{rung['seconds']:.2f}",
+                f"{seconds:.2f}" if seconds is not None else "-",
+                ratio,
+                f"{found.get('rows_found', 0)}/{bad}",
+                str(found.get("runs", "-")),
+                str(found.get("budget_seconds", "-")),
+            ]
+        )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--bad", type=int, default=10)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dcs-bench-localize-") as tmp:
+        project = Path(tmp)
+        ids = generate(project / "data", options.rows, options.bad)
+        (project / "test_jobs.py").write_text(
+            textwrap.dedent(TESTS).replace("BAD_IDS", repr(ids)).lstrip()
+        )
+        (project / "pytest.ini").write_text(
+            "[pytest]\ndcs_sources =\n    events = parquet:data/events\ndcs_fractions = 1.0\n"
+        )
+        run(project, "--dcs-max-rung=local")  # the tiny sample, taken while the data is clean
+        # The bad rows join the source: nulls for test_null; ids are in test_value's set.
+        (project / "data" / "bad").rename(project / "data" / "events" / "bad")
+        for part in (project / "data" / "events" / "bad").iterdir():
+            part.rename(project / "data" / "events" / f"bad-{part.name}")
+        (project / "data" / "events" / "bad").rmdir()
+        print(f"{options.rows:,} rows, {options.bad} bad rows per test, rung 100pct")
+        header = ["test", "rung s", "localize s", "ratio", "rows", "re-runs", "budget s"]
+        for label, args in (
+            ("default budget", ()),
+            ("budget 600 s", ("-o", "dcs_localize_budget=600")),
+        ):
+            document = run(project, *args)
+            print(f"\n{label}")
+            table = [header, *rows_of(document, options.bad)]
+            widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+            for row in table:
+                print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
