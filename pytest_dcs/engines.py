@@ -13,13 +13,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_dcs.rungs import Engine
+from pytest_dcs.ship import ShipError, py_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -74,7 +77,7 @@ class EngineConfig:
     local_master: str
     cluster_master: str
     spark_conf: Mapping[str, str] = field(default_factory=dict)
-    ship: tuple[str, ...] = ()
+    ship: tuple[Path, ...] = ()
 
     def master(self, engine: Engine) -> str:
         return self.local_master if engine == "local" else self.cluster_master
@@ -147,6 +150,8 @@ class Engines:
         self._engine: Engine | None = None
         self._session: SparkSession | None = None
         self._launched_jvm = False
+        self._ship_dir: Path | None = None
+        self._shipped: list[Path] | None = None
 
     @property
     def active(self) -> Engine | None:
@@ -176,6 +181,9 @@ class Engines:
             conf = self.config.conf(engine)
         for key, value in conf.items():
             builder = builder.config(key, value)
+        # Only the cluster engine: the local engine's workers see the driver's sys.path.
+        # Spark Connect would need spark.addArtifacts(..., pyfile=True); not done yet.
+        shipped = self._py_files() if engine == "cluster" and not is_connect(master) else []
         began = time.perf_counter()
         try:
             if not is_connect(master):
@@ -189,14 +197,23 @@ class Engines:
             ) from exc
         if not is_connect(master):
             session.sparkContext.setLogLevel("ERROR")
-            for path in self.config.ship:
-                if engine == "cluster":
-                    session.sparkContext.addPyFile(path)
+            for path in shipped:
+                session.sparkContext.addPyFile(str(path))
         self.starts[engine] += 1
         self.start_seconds[engine] = self.start_seconds.get(engine, 0.0) + (
             time.perf_counter() - began
         )
         return session
+
+    def _py_files(self) -> list[Path]:
+        """The `dcs_ship` paths as addPyFile takes them, directories zipped once per run."""
+        if self._shipped is None and self.config.ship:
+            self._ship_dir = Path(tempfile.mkdtemp(prefix="pytest-dcs-ship-"))
+            try:
+                self._shipped = py_files(self.config.ship, self._ship_dir)
+            except (ShipError, OSError) as exc:
+                raise EngineError(f"dcs_ship: {exc}") from exc
+        return self._shipped or []
 
     def stop(self) -> None:
         """Stop the live session, if any; the JVM stays up for the next one."""
@@ -211,6 +228,9 @@ class Engines:
         if self._launched_jvm:
             shutdown_gateway()
             self._launched_jvm = False
+        if self._ship_dir is not None:
+            shutil.rmtree(self._ship_dir, ignore_errors=True)
+            self._ship_dir = self._shipped = None
 
 
 def _jvm_level(key: str) -> bool:

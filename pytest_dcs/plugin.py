@@ -105,7 +105,7 @@ class DcsSession:
                 local_master=settings.local_master,
                 cluster_master=settings.cluster_master,
                 spark_conf=dict(settings.spark_conf),
-                ship=tuple(str(p) for p in settings.ship),
+                ship=settings.ship,
             )
         )
         self.ladder = Ladder()
