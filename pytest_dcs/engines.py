@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pytest_dcs.rungs import Engine
 from pytest_dcs.ship import ShipError, py_files
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LOOPBACK = "127.0.0.1"
+
+# "stopped": its SparkContext was stopped (spark.stop(), or in the JVM); "jvm_gone": the JVM died.
+SessionState = Literal["live", "stopped", "jvm_gone"]
 
 # Test-sized defaults; anything in dcs_spark_conf wins.
 BASE_CONF: dict[str, str] = {
@@ -157,9 +160,22 @@ class Engines:
     def active(self) -> Engine | None:
         return self._engine if self._session is not None else None
 
+    @property
+    def current(self) -> SparkSession | None:
+        """The session that is up, if any, whatever its state."""
+        return self._session
+
+    def state(self) -> SessionState | None:
+        """The state of the session that is up; None when there is none."""
+        return session_state(self._session) if self._session is not None else None
+
     def session(self, engine: Engine) -> SparkSession:
-        """The session of `engine`, starting it (and stopping the other) if needed."""
-        if self._engine == engine and self._session is not None and _alive(self._session):
+        """The session of `engine`, starting it (and stopping the other) if needed.
+
+        A session that was stopped, or whose JVM died, is replaced by a fresh one (and the JVM
+        relaunched), so one test's panic does not fail the tests after it.
+        """
+        if self._engine == engine and self._session is not None and self.state() == "live":
             return self._session
         self.stop()
         self._session = self._start(engine)
@@ -216,11 +232,12 @@ class Engines:
         return self._shipped or []
 
     def stop(self) -> None:
-        """Stop the live session, if any; the JVM stays up for the next one."""
+        """Stop the live session, if any; the JVM stays up for the next one, unless it died."""
         session, self._session, self._engine = self._session, None, None
         if session is not None:
             with contextlib.suppress(Exception):
                 session.stop()
+        _forget_dead_gateway()
 
     def shutdown(self) -> None:
         """Stop the session and end the JVM this run launched, so nothing outlives pytest."""
@@ -259,11 +276,50 @@ def _launch_jvm(conf: Mapping[str, str]) -> bool:
     return True
 
 
-def _alive(session: SparkSession) -> bool:
+def session_state(session: SparkSession) -> SessionState:
+    """Whether `session` can still run jobs; asks the JVM, and so costs one Py4J call."""
     sc = getattr(session, "_sc", None)
-    if sc is None:  # Spark Connect
-        return True
-    return sc._jsc is not None
+    if sc is None:  # Spark Connect: only the client side can be judged from here
+        return "stopped" if getattr(session, "is_stopped", False) else "live"
+    if _gateway_exited():
+        return "jvm_gone"
+    if sc._jsc is None:
+        return "stopped"
+    try:
+        return "stopped" if sc._jsc.sc().isStopped() else "live"
+    except Exception:  # Py4J cannot reach the JVM
+        return "jvm_gone"
+
+
+def _gateway_exited() -> bool:
+    """True when the gateway JVM this process launched has exited."""
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+
+    proc = getattr(SparkContext._gateway, "proc", None)
+    return proc is not None and proc.poll() is not None
+
+
+def _forget_dead_gateway() -> None:
+    """Drop PySpark's process-wide handles to a gateway JVM that died.
+
+    PySpark keeps them in class attributes and would hand the dead gateway to every later
+    SparkContext; without them the next session launches a new JVM.
+    """
+    if not _gateway_exited():
+        return
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession, SQLContext
+
+    with contextlib.suppress(Exception):
+        SparkContext._gateway.shutdown()  # closes the Python side's sockets
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    SQLContext._instantiatedContext = None
 
 
 def shutdown_gateway(timeout: float = 10.0) -> None:
