@@ -206,9 +206,10 @@ class Watchdog:
         tb: TracebackType | None,
     ) -> None:
         try:
-            self._armed = False
-        finally:
-            # Also when the interrupt lands on the line above: it is delivered only while armed.
+            self._disarm()
+        except RungTimeout:
+            # The interrupt landed in here, after the body; `expiry` already says so. It is sent
+            # only while armed, so this second pass runs through.
             self._disarm()
 
     def _disarm(self) -> None:
@@ -224,12 +225,12 @@ class Watchdog:
             signal.signal(self._signal, self._previous_handler or signal.SIG_DFL)
             self._signal = None
         if self._jobs is not None and not self._left:
-            self._left = True
             if self._expired:
                 with contextlib.suppress(Exception):
                     self._jobs.settle(SETTLE_SECONDS)
             with contextlib.suppress(Exception):
                 self._jobs.leave()
+            self._left = True
 
     def _watch(self) -> None:
         if self._done.wait(self.seconds):
