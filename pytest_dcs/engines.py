@@ -92,6 +92,9 @@ class EngineConfig:
         if runs_on_this_machine(master):
             # A data error fails the same way every time: retrying only quadruples its cost.
             conf["spark.task.maxFailures"] = "1"
+            # A killed task (a cancelled job, a failed stage's siblings) holds its core until its
+            # Python worker is killed: 2 s after Spark notices by default, at once with this.
+            conf["spark.python.task.killTimeout"] = "0s"
         if is_local_cluster(master):
             conf["spark.executor.extraJavaOptions"] = LOCAL_CLUSTER_EXECUTOR_OPTS
         if engine == "local":
