@@ -217,6 +217,7 @@ class DcsSession:
         if timeout is not None:
             jobs = job_scope(self.engines.current, job_tag(pyfuncitem.nodeid))
             watchdog = Watchdog(timeout, jobs)
+        live_before = self.engines.state() == "live"
         error: Exception | None = None
         result = None
         try:
@@ -225,7 +226,7 @@ class DcsSession:
                 result = yield
         except Exception as exc:
             error = exc
-        failure = self._guard_failure(info, watchdog, error)
+        failure = self._guard_failure(info, live_before, watchdog, error)
         if failure is not None:
             pyfuncitem.stash[FAILURE_KEY] = failure
             if error is None:
@@ -235,11 +236,15 @@ class DcsSession:
         return result
 
     def _guard_failure(
-        self, info: ItemInfo, watchdog: Watchdog | None, error: Exception | None
+        self,
+        info: ItemInfo,
+        live_before: bool,
+        watchdog: Watchdog | None,
+        error: Exception | None,
     ) -> Failure | None:
         """A panic when the body's session ended under it, else a timeout when it ran too long."""
         state = self.engines.state()
-        if state is not None and state != "live":
+        if live_before and state is not None and state != "live":
             raised = classify(error) if error is not None else None
             return panic_failure(state, self.engines.active or "local", raised)
         expiry = watchdog.expiry if watchdog is not None else None
