@@ -54,7 +54,12 @@ INI_OPTIONS: dict[str, tuple[str, str, Any]] = {
     "dcs_budget": ("string", "seconds allowed for a projected 100% run", ""),
     "dcs_rung_timeout": ("string", "seconds a rung may run before its jobs are cancelled", ""),
     "dcs_spark_conf": ("linelist", "extra Spark configuration, one 'key = value' per line", []),
-    "dcs_ship": ("linelist", "paths (modules, packages, zips) shipped to cluster executors", []),
+    "dcs_ship": (
+        "linelist",
+        "paths shipped to cluster executors, relative to the rootdir: modules, zips, package "
+        "folders, source folders (zipped by their contents)",
+        [],
+    ),
 }
 
 
