@@ -13,18 +13,24 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pytest_dcs.rungs import Engine
+from pytest_dcs.ship import ShipError, py_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LOOPBACK = "127.0.0.1"
+
+# "stopped": its SparkContext was stopped (spark.stop(), or in the JVM); "jvm_gone": the JVM died.
+SessionState = Literal["live", "stopped", "jvm_gone"]
 
 # Test-sized defaults; anything in dcs_spark_conf wins.
 BASE_CONF: dict[str, str] = {
@@ -74,7 +80,7 @@ class EngineConfig:
     local_master: str
     cluster_master: str
     spark_conf: Mapping[str, str] = field(default_factory=dict)
-    ship: tuple[str, ...] = ()
+    ship: tuple[Path, ...] = ()
 
     def master(self, engine: Engine) -> str:
         return self.local_master if engine == "local" else self.cluster_master
@@ -86,6 +92,9 @@ class EngineConfig:
         if runs_on_this_machine(master):
             # A data error fails the same way every time: retrying only quadruples its cost.
             conf["spark.task.maxFailures"] = "1"
+            # A killed task (a cancelled job, a failed stage's siblings) holds its core until its
+            # Python worker is killed: 2 s after Spark notices by default, at once with this.
+            conf["spark.python.task.killTimeout"] = "0s"
         if is_local_cluster(master):
             conf["spark.executor.extraJavaOptions"] = LOCAL_CLUSTER_EXECUTOR_OPTS
         if engine == "local":
@@ -147,14 +156,29 @@ class Engines:
         self._engine: Engine | None = None
         self._session: SparkSession | None = None
         self._launched_jvm = False
+        self._ship_dir: Path | None = None
+        self._shipped: list[Path] | None = None
 
     @property
     def active(self) -> Engine | None:
         return self._engine if self._session is not None else None
 
+    @property
+    def current(self) -> SparkSession | None:
+        """The session that is up, if any, whatever its state."""
+        return self._session
+
+    def state(self) -> SessionState | None:
+        """The state of the session that is up; None when there is none."""
+        return session_state(self._session) if self._session is not None else None
+
     def session(self, engine: Engine) -> SparkSession:
-        """The session of `engine`, starting it (and stopping the other) if needed."""
-        if self._engine == engine and self._session is not None and _alive(self._session):
+        """The session of `engine`, starting it (and stopping the other) if needed.
+
+        A session that was stopped, or whose JVM died, is replaced by a fresh one (and the JVM
+        relaunched), so one test's panic does not fail the tests after it.
+        """
+        if self._engine == engine and self._session is not None and self.state() == "live":
             return self._session
         self.stop()
         self._session = self._start(engine)
@@ -176,6 +200,9 @@ class Engines:
             conf = self.config.conf(engine)
         for key, value in conf.items():
             builder = builder.config(key, value)
+        # Only the cluster engine: the local engine's workers see the driver's sys.path.
+        # Spark Connect would need spark.addArtifacts(..., pyfile=True); not done yet.
+        shipped = self._py_files() if engine == "cluster" and not is_connect(master) else []
         began = time.perf_counter()
         try:
             if not is_connect(master):
@@ -189,21 +216,31 @@ class Engines:
             ) from exc
         if not is_connect(master):
             session.sparkContext.setLogLevel("ERROR")
-            for path in self.config.ship:
-                if engine == "cluster":
-                    session.sparkContext.addPyFile(path)
+            for path in shipped:
+                session.sparkContext.addPyFile(str(path))
         self.starts[engine] += 1
         self.start_seconds[engine] = self.start_seconds.get(engine, 0.0) + (
             time.perf_counter() - began
         )
         return session
 
+    def _py_files(self) -> list[Path]:
+        """The `dcs_ship` paths as addPyFile takes them, directories zipped once per run."""
+        if self._shipped is None and self.config.ship:
+            self._ship_dir = Path(tempfile.mkdtemp(prefix="pytest-dcs-ship-"))
+            try:
+                self._shipped = py_files(self.config.ship, self._ship_dir)
+            except (ShipError, OSError) as exc:
+                raise EngineError(f"dcs_ship: {exc}") from exc
+        return self._shipped or []
+
     def stop(self) -> None:
-        """Stop the live session, if any; the JVM stays up for the next one."""
+        """Stop the live session, if any; the JVM stays up for the next one, unless it died."""
         session, self._session, self._engine = self._session, None, None
         if session is not None:
             with contextlib.suppress(Exception):
                 session.stop()
+        _forget_dead_gateway()
 
     def shutdown(self) -> None:
         """Stop the session and end the JVM this run launched, so nothing outlives pytest."""
@@ -211,6 +248,9 @@ class Engines:
         if self._launched_jvm:
             shutdown_gateway()
             self._launched_jvm = False
+        if self._ship_dir is not None:
+            shutil.rmtree(self._ship_dir, ignore_errors=True)
+            self._ship_dir = self._shipped = None
 
 
 def _jvm_level(key: str) -> bool:
@@ -239,11 +279,50 @@ def _launch_jvm(conf: Mapping[str, str]) -> bool:
     return True
 
 
-def _alive(session: SparkSession) -> bool:
+def session_state(session: SparkSession) -> SessionState:
+    """Whether `session` can still run jobs; asks the JVM, and so costs one Py4J call."""
     sc = getattr(session, "_sc", None)
-    if sc is None:  # Spark Connect
-        return True
-    return sc._jsc is not None
+    if sc is None:  # Spark Connect: only the client side can be judged from here
+        return "stopped" if getattr(session, "is_stopped", False) else "live"
+    if _gateway_exited():
+        return "jvm_gone"
+    if sc._jsc is None:
+        return "stopped"
+    try:
+        return "stopped" if sc._jsc.sc().isStopped() else "live"
+    except Exception:  # Py4J cannot reach the JVM
+        return "jvm_gone"
+
+
+def _gateway_exited() -> bool:
+    """True when the gateway JVM this process launched has exited."""
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+
+    proc = getattr(SparkContext._gateway, "proc", None)
+    return proc is not None and proc.poll() is not None
+
+
+def _forget_dead_gateway() -> None:
+    """Drop PySpark's process-wide handles to a gateway JVM that died.
+
+    PySpark keeps them in class attributes and would hand the dead gateway to every later
+    SparkContext; without them the next session launches a new JVM.
+    """
+    if not _gateway_exited():
+        return
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession, SQLContext
+
+    with contextlib.suppress(Exception):
+        SparkContext._gateway.shutdown()  # closes the Python side's sockets
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    SQLContext._instantiatedContext = None
 
 
 def shutdown_gateway(timeout: float = 10.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -16,12 +17,13 @@ import pytest
 from pytest_dcs import hookspecs
 from pytest_dcs.engines import EngineConfig, EngineError, Engines
 from pytest_dcs.failures import DcsFailure, Failure, classify, error_token, render_story
+from pytest_dcs.guard import Watchdog, job_scope, job_tag, panic_failure, timeout_failure
 from pytest_dcs.inputs import Inputs, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
 from pytest_dcs.masking import Masker
 from pytest_dcs.report import build_report, ladder_table, write_report
 from pytest_dcs.rung import RowsSink, Rung
-from pytest_dcs.rungs import RungSpec, build_ladder
+from pytest_dcs.rungs import RungSpec, build_ladder, rung_below
 from pytest_dcs.samplestore import SampleError, SampleStore
 from pytest_dcs.settings import (
     MARKER_USAGE,
@@ -117,7 +119,7 @@ class DcsSession:
                 local_master=settings.local_master,
                 cluster_master=settings.cluster_master,
                 spark_conf=dict(settings.spark_conf),
-                ship=tuple(str(p) for p in settings.ship),
+                ship=settings.ship,
             )
         )
         self.ladder = Ladder()
@@ -210,14 +212,58 @@ class DcsSession:
         if failed is not None:
             pytest.skip(f"rung {failed} failed")
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+        info = pyfuncitem.stash.get(ITEM_KEY, None)
+        if info is None:
+            return (yield)
         pending = pyfuncitem.stash.get(PENDING_KEY, None)
         if pending is not None:
             # The rung's input could not be read: that is this rung's failure, not a setup error.
             summary, _, hint = str(pending).partition("\n")
             pyfuncitem.stash[FAILURE_KEY] = Failure("framework", summary, advice=hint)
             pytest.fail(str(pending), pytrace=False)
+        # The body runs guarded: its jobs under a tag the watchdog cancels at the timeout.
+        timeout = info.param.spec.timeout
+        watchdog = None
+        if timeout is not None:
+            jobs = job_scope(self.engines.current, job_tag(pyfuncitem.nodeid))
+            watchdog = Watchdog(timeout, jobs)
+        live_before = self.engines.state() == "live"
+        error: Exception | None = None
+        result = None
+        try:
+            # Outside the `with`: an interrupt landing just after the body is caught here too.
+            with watchdog or contextlib.nullcontext():
+                result = yield
+        except Exception as exc:
+            error = exc
+        failure = self._guard_failure(info, live_before, watchdog, error)
+        if failure is not None:
+            pyfuncitem.stash[FAILURE_KEY] = failure
+            if error is None:
+                raise DcsFailure(failure.kind, failure.summary, advice=failure.advice)
+        if error is not None:
+            raise error
+        return result
+
+    def _guard_failure(
+        self,
+        info: ItemInfo,
+        live_before: bool,
+        watchdog: Watchdog | None,
+        error: Exception | None,
+    ) -> Failure | None:
+        """A panic when the body's session ended under it, else a timeout when it ran too long."""
+        state = self.engines.state()
+        if live_before and state is not None and state != "live":
+            raised = classify(error) if error is not None else None
+            return panic_failure(state, self.engines.active or "local", raised)
+        expiry = watchdog.expiry if watchdog is not None else None
+        if expiry is None:
+            return None
+        lower = rung_below(info.param.rung, info.param.spec.fractions)
+        return timeout_failure(info.param.rung.name, expiry, lower.name if lower else None)
 
     @pytest.hookimpl(wrapper=True, specname="pytest_pyfunc_call")
     def pytest_pyfunc_call_localize(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
@@ -240,6 +286,8 @@ class DcsSession:
         rung = item.stash.get(RUNG_KEY, None)
         if info is None or rung is None or rung.input is None or isinstance(exc, DcsFailure):
             return
+        if FAILURE_KEY in item.stash or self.engines.state() != "live":
+            return  # a timeout or a panic: the guard has told what happened
         limit = info.param.spec.capture
         budget = self.settings.localize_budget.for_rung(seconds)
         failure = classify(exc)

@@ -78,6 +78,13 @@ def build_ladder(fractions: Sequence[float]) -> tuple[RungSpec, ...]:
     return (LOCAL, DISTRIBUTED, *(fraction_rung(f) for f in fractions))
 
 
+def rung_below(rung: RungSpec, fractions: Sequence[float]) -> RungSpec | None:
+    """The rung under `rung` in the ladder of `fractions`; None for `local`."""
+    ladder = build_ladder(fractions)
+    index = ladder.index(rung)
+    return ladder[index - 1] if index else None
+
+
 def parse_fraction_text(text: str) -> float:
     """Read one fraction written as `0.1`, `10pct` or `10%`."""
     raw = text.strip().lower()

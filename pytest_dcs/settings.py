@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_dcs.rungs import DEFAULT_FRACTIONS, RungCap, RungError, check_fractions, parse_max_rung
+from pytest_dcs.ship import ShipError, check_shippable
 
 DEFAULT_TINY_ROWS = 200
 DEFAULT_CAPTURE = 10
@@ -63,7 +64,12 @@ INI_OPTIONS: dict[str, tuple[str, str, Any]] = {
         "",
     ),
     "dcs_spark_conf": ("linelist", "extra Spark configuration, one 'key = value' per line", []),
-    "dcs_ship": ("linelist", "paths (modules, packages, zips) shipped to cluster executors", []),
+    "dcs_ship": (
+        "linelist",
+        "paths shipped to cluster executors, relative to the rootdir: modules, zips, package "
+        "folders, source folders (zipped by their contents)",
+        [],
+    ),
 }
 
 
@@ -207,6 +213,24 @@ def parse_conf_lines(lines: Collection[str], origin: str) -> dict[str, str]:
     return conf
 
 
+def ship_paths(config: pytest.Config) -> tuple[Path, ...]:
+    """The `dcs_ship` entries, resolved against the rootdir; each must exist and be shippable."""
+    paths = []
+    for entry in config.getini("dcs_ship"):
+        if not entry.strip():
+            continue
+        path = (config.rootpath / entry.strip()).resolve()
+        try:
+            check_shippable(path)
+        except ShipError as exc:
+            raise pytest.UsageError(
+                f"Invalid {_ini_origin(config, 'dcs_ship')}: {entry.strip()!r}: {exc}. Paths are "
+                f"relative to the rootdir {config.rootpath}."
+            ) from None
+        paths.append(path)
+    return tuple(paths)
+
+
 def load_settings(config: pytest.Config) -> Settings:
     """Resolve every setting of the run, failing with a usage error that names its origin."""
     rootpath = config.rootpath
@@ -261,9 +285,7 @@ def load_settings(config: pytest.Config) -> Settings:
             _ini_origin(config, "dcs_localize_budget"),
         ),
         spark_conf=spark_conf,
-        ship=tuple(
-            (rootpath / p.strip()).resolve() for p in config.getini("dcs_ship") if p.strip()
-        ),
+        ship=ship_paths(config),
         max_rung=max_rung,
         local_master=config.getoption("dcs_local") or DEFAULT_LOCAL_MASTER,
         cluster_master=config.getoption("dcs_cluster") or DEFAULT_CLUSTER_MASTER,

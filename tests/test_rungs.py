@@ -17,6 +17,7 @@ from pytest_dcs.rungs import (
     fraction_rung,
     parse_fraction_text,
     parse_max_rung,
+    rung_below,
     rung_id,
 )
 
@@ -140,6 +141,14 @@ def test_build_ladder_climbs_local_distributed_then_fractions() -> None:
 
 def test_build_ladder_without_fractions_has_two_rungs() -> None:
     assert build_ladder(()) == (LOCAL, DISTRIBUTED)
+
+
+def test_rung_below_is_the_previous_step_of_the_ladder() -> None:
+    fractions = (0.01, 0.1)
+    assert rung_below(LOCAL, fractions) is None
+    assert rung_below(DISTRIBUTED, fractions) == LOCAL
+    assert rung_below(fraction_rung(0.01), fractions) == DISTRIBUTED
+    assert rung_below(fraction_rung(0.1), fractions) == fraction_rung(0.01)
 
 
 def test_rung_order_follows_the_climb() -> None:

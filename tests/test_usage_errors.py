@@ -70,6 +70,11 @@ def test_marker_misuse_fails_collection_naming_test_and_fix(
             "dcs_sources = events = avro:data/x",
             "ERROR: Invalid dcs_sources: * has unknown format 'avro'; use one of parquet*",
         ),
+        (
+            "dcs_ship = helpers_gone",
+            "ERROR: Invalid dcs_ship in tox.ini: 'helpers_gone': */helpers_gone does not exist."
+            " Paths are relative to the rootdir *",
+        ),
     ],
 )
 def test_bad_ini_values_name_their_origin(
