@@ -65,7 +65,7 @@ def generate(root: Path, rows: int, bad: int) -> list[int]:
             "id",
             "concat('c', id % 50000) AS client_id",
             "concat('e10s-', id % 7) AS exp",
-            "(id * 7919) % 1000 / 10.0 AS value",
+            "CAST((id * 7919) % 1000 AS DOUBLE) / 10 AS value",
         )
         clean.repartition(20).write.mode("overwrite").parquet(str(root / "events"))
         step = rows // (bad + 1)
@@ -104,13 +104,17 @@ def run(project: Path, *args: str) -> dict[str, Any]:
     )
     if not report.exists():
         sys.exit(f"pytest wrote no report:\n{done.stdout}\n{done.stderr}")
-    return json.loads(report.read_text())
+    document = json.loads(report.read_text())
+    document["output"] = done.stdout
+    return document
 
 
 def rows_of(document: dict[str, Any], bad: int) -> list[list[str]]:
     table = []
     for test in document["tests"]:
         rung = next(r for r in test["rungs"] if r["rung"] == "100pct")
+        if rung["outcome"] != "failed" or rung["seconds"] is None:
+            sys.exit(f"{test['nodeid']} did not fail at 100pct:\n{document['output']}")
         failure = rung["failure"] or {}
         found = failure.get("localization") or {}
         seconds = found.get("seconds")
@@ -118,6 +122,7 @@ def rows_of(document: dict[str, Any], bad: int) -> list[list[str]]:
         table.append(
             [
                 test["nodeid"].split("::")[-1],
+                rung["outcome"],
                 f"{rung['seconds']:.2f}",
                 f"{seconds:.2f}" if seconds is not None else "-",
                 ratio,
@@ -145,17 +150,17 @@ def main() -> None:
         )
         run(project, "--dcs-max-rung=local")  # the tiny sample, taken while the data is clean
         # The bad rows join the source: nulls for test_null; ids are in test_value's set.
-        (project / "data" / "bad").rename(project / "data" / "events" / "bad")
-        for part in (project / "data" / "events" / "bad").iterdir():
+        (project / "data" / "bad").rename(project / "data" / "events" / "_bad")
+        for part in (project / "data" / "events" / "_bad").glob("part-*.parquet"):
             part.rename(project / "data" / "events" / f"bad-{part.name}")
-        (project / "data" / "events" / "bad").rmdir()
         print(f"{options.rows:,} rows, {options.bad} bad rows per test, rung 100pct")
-        header = ["test", "rung s", "localize s", "ratio", "rows", "re-runs", "budget s"]
+        header = ["test", "outcome", "rung s", "localize s", "ratio", "rows", "re-runs", "budget s"]
         for label, args in (
             ("default budget", ()),
             ("budget 600 s", ("-o", "dcs_localize_budget=600")),
         ):
-            document = run(project, *args)
+            # Forget the rows the previous run captured, or the local rung replays them.
+            document = run(project, "--dcs-forget-captured", *args)
             print(f"\n{label}")
             table = [header, *rows_of(document, options.bad)]
             widths = [max(len(row[i]) for row in table) for i in range(len(header))]

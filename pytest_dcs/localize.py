@@ -26,7 +26,7 @@ import functools
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -162,7 +162,7 @@ class Localizer:
         self._deadline = 0.0
         self._tags = itertools.count()
         self._cached: list[DataFrame] = []
-        self._found: list[int] = []
+        self._found: dict[int, Row] = {}
         self._sc = _classic_context(spark)
 
     # -- the search -----------------------------------------------------------------------
@@ -170,11 +170,9 @@ class Localizer:
     def run(self) -> Localization:
         self._began = time.monotonic()
         self._deadline = self._began + self.budget
-        keyed: DataFrame | None = None
         try:
-            space, source = self._space()
-            keyed = self._keyed(space)
-            self._search(keyed)
+            space, rows, source = self._space()
+            self._search(space, rows)
             if self._found and source:
                 self.result.method = f"{source}, then {self.result.method}"
             if not self._found and not self.result.note:
@@ -182,115 +180,99 @@ class Localizer:
         except OutOfTime:
             self.result.complete = False
             self.result.note = "the budget ran out"
-        try:
-            if keyed is not None and self._found:
-                self.result.rows = self._rows(keyed)
         finally:
+            self.result.rows = list(self._found.values())[: self.limit]
             for cached in self._cached:
                 with contextlib.suppress(Exception):
                     cached.unpersist()
             self.result.seconds = time.monotonic() - self._began
         return self.result
 
-    def _space(self) -> tuple[DataFrame, str]:
-        """Where to search: the suspects when they alone fail, else the other rows."""
+    def _space(self) -> tuple[DataFrame, int | None, str]:
+        """Where to search (keyed), with its rows when known: the suspects when they alone
+        fail, else the other rows."""
         condition = suspect_condition(self.df.schema)
         if condition is None:
-            return self.df, ""
-        suspects = self.df.where(condition)
-        self._check_time()
-        if suspects.limit(1).count() and self._outcome(suspects) == "same":
-            return suspects, "suspect rows (null, empty, NaN)"
-        return self.df.where(~condition), ""
+            return self._keyed(self.df), None, ""
+        suspects = self._cache(self._keyed(self.df.where(condition)))
+        # One scan of the input caches the suspects; the re-run on them reads the cache.
+        rows = suspects.count()
+        if rows and self._outcome(suspects.drop(KEY)) == "same":
+            return suspects, rows, "suspect rows (null, empty, NaN)"
+        return self._keyed(self.df.where(~condition)), None, ""
 
-    def _keyed(self, space: DataFrame) -> DataFrame:
-        from pyspark import StorageLevel
+    @staticmethod
+    def _keyed(space: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
 
-        keyed = space.withColumn(
-            KEY, F.xxhash64(F.monotonically_increasing_id(), F.lit(KEY))
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        self._cached.append(keyed)
-        return keyed
+        return space.withColumn(KEY, F.xxhash64(F.monotonically_increasing_id(), F.lit(KEY)))
 
-    def _search(self, keyed: DataFrame) -> None:
-        rows = keyed.count()
-        self._check_time()
-        if rows == 0:
-            self.result.complete = True
-            return
+    def _cache(self, df: DataFrame) -> DataFrame:
+        from pyspark import StorageLevel
+
+        cached = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(cached)
+        return cached
+
+    def _search(self, keyed: DataFrame, rows: int | None) -> None:
         if self._sc is not None:
             self.result.method = "failed tasks of partitioned re-runs"
             try:
-                self.result.complete = self._descend(keyed, rows, self._found)
+                self.result.complete = self._descend(keyed, rows)
                 return
             except TasksUnreadable as exc:
                 self.result.note = f"{exc}; bisected instead"
         self.result.method = "bisection"
-        self._bisect(keyed, [KeyRange(LOW, HIGH)], self._found)
+        self._bisect(self._cache(keyed))
 
-    def _descend(self, space: DataFrame, rows: int, found: list[int]) -> bool:
+    def _descend(self, space: DataFrame, rows: int | None) -> bool:
         """Lay `space` out in partitions, re-run the body on those not yet known, and descend
         into each partition whose task failed; True when every partition was decided."""
-        from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        parts = min(MAX_PARTITIONS, rows)
-        shaped = (
-            space.repartitionByRange(parts, KEY)
-            if rows <= RANGE_ROWS
-            else space.repartition(parts, KEY)
-        )
-        layout = shaped.persist(StorageLevel.MEMORY_AND_DISK)
-        self._cached.append(layout)
+        small = rows is not None and rows <= RANGE_ROWS
+        parts = min(MAX_PARTITIONS, rows or MAX_PARTITIONS)
+        shaped = space.repartitionByRange(parts, KEY) if small else space.repartition(parts, KEY)
+        layout = self._cache(shaped)
         partition = F.spark_partition_id()
         sizes = dict(layout.groupBy(partition).count().collect())
+        self._check_time()
         tasks = _partitions(layout)
         pending = [p for p in range(tasks) if sizes.get(p)]
-        while pending and len(found) < self.limit:
+        while pending and len(self._found) < self.limit:
             tag = self._tag()
-            run_on = layout.where(partition.isin(pending)).drop(KEY)
-            if self._outcome(run_on, tag) != "same":
+            if self._outcome(layout.where(partition.isin(pending)).drop(KEY), tag) != "same":
                 return True
             failed, clean = self._read_tasks(tag, tasks)
             for index in sorted(failed):
                 if sizes[index] == 1:
-                    found.append(layout.where(partition == index).select(KEY).first()[0])
+                    row = layout.where(partition == index).first()
+                    self._found[row[KEY]] = _without_key(row)
                 elif (
-                    not self._descend(layout.where(partition == index), sizes[index], found)
-                    or len(found) >= self.limit
+                    not self._descend(layout.where(partition == index), sizes[index])
+                    or len(self._found) >= self.limit
                 ):
                     return False
             pending = [p for p in pending if p not in failed and p not in clean]
         return not pending
 
-    def _bisect(self, keyed: DataFrame, ranges: Sequence[KeyRange], found: list[int]) -> list[int]:
-        stack = list(reversed(ranges))
-        while stack and len(found) < self.limit:
+    def _bisect(self, keyed: DataFrame) -> None:
+        stack = [KeyRange(LOW, HIGH)]
+        while stack and len(self._found) < self.limit:
             span = stack.pop()
             part = keyed.where(span.column())
-            head = part.select(KEY).limit(2).collect()
+            head = part.limit(2).collect()
             self._check_time()
-            if not head or set(found) >= {r[0] for r in head}:
+            if not head or {r[KEY] for r in head} <= set(self._found):
                 continue
             if self._outcome(part.drop(KEY)) != "same":
                 continue
-            if len(head) == 1:
-                found.append(head[0][0])
-                continue
-            if span.single:  # two rows with one key: they stand or fall together
-                found += [r[0] for r in head]
+            if len(head) == 1 or span.single:  # one row, or two with one key: found
+                self._found.update((r[KEY], _without_key(r)) for r in head)
                 continue
             low, high = span.split(2)
             stack += [high, low]
         self.result.complete = not stack
-
-    def _rows(self, keyed: DataFrame) -> list[Row]:
-        """The rows found: each failed alone, in a task of its own or a re-run of its own."""
-        from pyspark.sql import functions as F
-
-        keys = self._found[: self.limit]
-        return keyed.where(F.col(KEY).isin(keys)).drop(KEY).collect()
 
     # -- re-runs --------------------------------------------------------------------------
 
@@ -365,6 +347,13 @@ class Localizer:
 
     def _same_error(self, error: str | None) -> bool:
         return self.error_type is None or (error is not None and self.error_type in error)
+
+
+def _without_key(row: Row) -> Row:
+    from pyspark.sql import Row
+
+    kept = [(name, value) for name, value in zip(row.__fields__, row, strict=True) if name != KEY]
+    return Row(*(name for name, _ in kept))(*(value for _, value in kept))
 
 
 def _task_list(store: object, stage_id: int, attempt: int) -> list[tuple[int, str, str | None]]:
