@@ -26,15 +26,15 @@ import pytest
 PIDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pids")
 
 
-def sleepy(value):
-    import os, time
-
-    open(os.path.join(PIDS, str(os.getpid())), "w").close()
-    time.sleep(600)
-    return value
-
-
 def hang(spark):
+    # Nested, so executors get it by value: they cannot import this module.
+    def sleepy(value):
+        import os, time
+
+        open(os.path.join(PIDS, str(os.getpid())), "w").close()
+        time.sleep(600)
+        return value
+
     os.makedirs(PIDS, exist_ok=True)
     sleeping = F.udf(sleepy, "long")
     return spark.range(4).select(sleeping("id").alias("id")).where("id >= 0").count()
