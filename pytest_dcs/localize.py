@@ -86,7 +86,7 @@ class Localization:
     rows: list[Row] = field(default_factory=list)
     runs: int = 0
     seconds: float = 0.0
-    method: str = "buckets"
+    method: str = ""
     complete: bool = False
     note: str = ""
 
@@ -103,9 +103,10 @@ class Localization:
 
     def describe(self, budget: float) -> str:
         found = f"{len(self.rows)} row(s)" if self.rows else "no single rows"
+        how = f"{self.method}; " if self.method else ""
         line = (
             f"localized {found} in {self.seconds:.1f} s, {self.runs} re-run(s) of the body on "
-            f"subsets of its input ({self.method}; budget {budget:.1f} s)"
+            f"subsets of its input ({how}budget {budget:.1f} s)"
         )
         return f"{line}; {self.note}" if self.note else line
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from pytest_dcs.failures import error_token
-from pytest_dcs.localize import HIGH, LOW, KeyRange
+from pytest_dcs.localize import HIGH, LOW, KeyRange, Localization
 from pytest_dcs.settings import MIN_LOCALIZE_SECONDS, LocalizeBudget
 
 
@@ -65,3 +65,14 @@ def test_error_token_is_the_workers_exception_type() -> None:
 def test_error_token_falls_back_to_the_error_class_then_the_type() -> None:
     assert error_token(ArithmeticError("[DIVIDE_BY_ZERO] Division by zero.")) == "DIVIDE_BY_ZERO"
     assert error_token(KeyError("x")) == "KeyError"
+
+
+def test_the_story_line_says_what_was_found_and_what_it_cost() -> None:
+    found = Localization(runs=4, seconds=6.15, method="bisection", complete=True)
+    assert found.describe(10.0) == (
+        "localized no single rows in 6.2 s, 4 re-run(s) of the body on subsets of its input "
+        "(bisection; budget 10.0 s)"
+    )
+    cut = Localization(runs=0, seconds=10.0, note="the budget ran out")
+    assert cut.describe(10.0).endswith("(budget 10.0 s); the budget ran out")
+    assert cut.to_json(10.0)["rows_found"] == 0
