@@ -127,8 +127,9 @@ def diff_frames(
     # Positional names: duplicate or dotted column names cannot confuse the plans below.
     keys = [f"_dcs_c{i}" for i in range(len(names))]
     left, right = actual.toDF(*keys), expected.toDF(*keys)
-    types = [f.dataType for f in left.schema.fields]
-    nullable = [f.nullable or g.nullable for f, g in zip(left.schema, right.schema, strict=True)]
+    fields = list(zip(left.schema.fields, right.schema.fields, strict=True))
+    types = [_loosest(f.dataType, g.dataType) for f, g in fields]
+    nullable = [f.nullable or g.nullable for f, g in fields]
     if not ignore_row_order:
         left, right = _with_position(left), _with_position(right)
         keys = [POSITION, *keys]
@@ -220,6 +221,29 @@ def _type_text(data_type: DataType, nullable: bool, show_nullable: bool) -> str:
         value = _type_text(data_type.valueType, data_type.valueContainsNull, show_nullable)
         return f"map<{key}, {value}>{mark}"
     return f"{data_type.simpleString()}{mark}"
+
+
+def _loosest(a: DataType, b: DataType) -> DataType:
+    """The type of two types equal but for nullability, nullable wherever either one is.
+
+    The canonical columns are built from it, so that nulls on either side get their flags.
+    """
+    from pyspark.sql.types import ArrayType, MapType, StructField, StructType
+
+    if isinstance(a, StructType) and isinstance(b, StructType):
+        return StructType(
+            [
+                StructField(f.name, _loosest(f.dataType, g.dataType), f.nullable or g.nullable)
+                for f, g in zip(a.fields, b.fields, strict=True)
+            ]
+        )
+    if isinstance(a, ArrayType) and isinstance(b, ArrayType):
+        element = _loosest(a.elementType, b.elementType)
+        return ArrayType(element, a.containsNull or b.containsNull)
+    if isinstance(a, MapType) and isinstance(b, MapType):
+        value = _loosest(a.valueType, b.valueType)
+        return MapType(a.keyType, value, a.valueContainsNull or b.valueContainsNull)
+    return a
 
 
 def _col(name: str) -> Column:

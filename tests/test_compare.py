@@ -224,6 +224,16 @@ def test_nested_nullability_is_shown_where_it_differs() -> None:
     ]
 
 
+def test_nested_nullability_may_differ_between_sides(spark: SparkSession) -> None:
+    strict = spark.range(1, 3).select(F.array("id", F.col("id") + 1).alias("xs"))
+    assert not strict.schema["xs"].dataType.containsNull
+    loose = frame(spark, [([2, 3],), ([1, 2],)], "xs array<long>")
+    assert_frames_equal(strict, loose)
+    error = differ(strict, frame(spark, [([2, 3],), ([1, None],)], "xs array<long>"))
+    assert error.diff is not None
+    assert error.diff.only_expected == (([1, None],),)
+
+
 def test_repeated_column_names(spark: SparkSession) -> None:
     actual = spark.createDataFrame([(1, 2)], "a long, b long").toDF("x", "x")
     assert_frames_equal(actual, spark.createDataFrame([(1, 2)], "a long, b long").toDF("x", "x"))
