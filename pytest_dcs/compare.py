@@ -1,9 +1,10 @@
 """Compare two DataFrames in Spark, without collecting them.
 
 `assert_frames_equal(actual, expected)` checks the schemas first, then runs one job over both
-frames: per side a row count and two order-independent fingerprints (sums of 64-bit row
-hashes, floats rounded to their tolerance bucket). Equal counts and fingerprints end it. Only
-when they differ does it compute the multiset difference - one shuffle grouping the union of
+frames: per side a row count and an order-independent fingerprint (the sum and the xor of a
+64-bit hash of every row). Equal counts and fingerprints end it. When they differ and there are
+floats, a second such job hashes the floats rounded to their tolerance bucket. Only when that
+differs too does it compute the multiset difference - one shuffle grouping the union of
 both sides by every column - pair leftover rows whose floats are close but fell into
 neighbouring buckets, count what is left in Spark, and fetch at most `max_diff_rows` rows of
 each side for the message. The driver holds a few rows whatever the frames' size.
@@ -139,10 +140,14 @@ def diff_frames(
         types = [LongType(), *types]
         nullable = [False, *nullable]
 
+    marked = [_col(k) for k, n in zip(keys, nullable, strict=True) if n]
+    exact = [_canonical(_col(k), t, None) for k, t in zip(keys, types, strict=True)]
+    actual_rows, expected_rows, same = _fingerprints(left, right, exact, marked)
     canonical = [_canonical(_col(k), t, tolerance) for k, t in zip(keys, types, strict=True)]
-    actual_rows, expected_rows, same = _fingerprints(
-        left, right, canonical, [_col(k) for k, n in zip(keys, nullable, strict=True) if n]
-    )
+    # Rounding costs more than hashing (Spark's log10 and pow are StrictMath): only when the
+    # floats as they are do not settle it.
+    if not same and actual_rows == expected_rows and any(_has_float(t) for t in types):
+        _, _, same = _fingerprints(left, right, canonical, marked)
     if same:
         return RowsDiff(names, (), (), 0, 0, expected_rows, actual_rows, tolerance)
     samples, counts = _difference(left, right, keys, types, canonical, tolerance, max_diff_rows)
@@ -274,24 +279,25 @@ def _round(x: Column, tolerance: Tolerance) -> Column:
     )
 
 
-def _canonical(c: Column, data_type: DataType, tolerance: Tolerance) -> Column:
-    """A column equal for equal values under the tolerance, orderable, and safe to hash.
+def _canonical(c: Column, data_type: DataType, tolerance: Tolerance | None) -> Column:
+    """A column equal for equal values, orderable, and safe to hash.
 
-    Floats are rounded to their bucket, maps become their entries sorted by key. Spark's row
-    hash skips nulls and does not mix in array lengths, so ``(null, 'x')`` and ``('x', null)``,
-    or ``[1, 2], [3]`` and ``[1], [2, 3]``, would hash alike: nested values that may be null
-    carry an is-null flag, and arrays their size.
+    Maps become their entries sorted by key; with a `tolerance`, floats are rounded to their
+    bucket (without one they stay as they are). Spark's row hash skips nulls and does not mix
+    in array lengths, so ``(null, 'x')`` and ``('x', null)``, or ``[1, 2], [3]`` and
+    ``[1], [2, 3]``, would hash alike: nested values that may be null carry an is-null flag,
+    and arrays their size.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, MapType, StructType, VariantType
 
     if _is_float(data_type):
-        return _round(c.cast("double"), tolerance)
+        return c if tolerance is None else _round(c.cast("double"), tolerance)
     if isinstance(data_type, VariantType):
         return c.cast("string")
     if isinstance(data_type, ArrayType):
         element, nullable = data_type.elementType, data_type.containsNull
-        if _plain(element) and not nullable:
+        if _plain(element, tolerance) and not nullable:
             items = c
         else:
             items = F.transform(
@@ -324,13 +330,26 @@ def _canonical(c: Column, data_type: DataType, tolerance: Tolerance) -> Column:
     return c
 
 
-def _plain(data_type: DataType) -> bool:
+def _plain(data_type: DataType, tolerance: Tolerance | None) -> bool:
     """Types whose values are their own canonical form."""
     from pyspark.sql.types import ArrayType, MapType, StructType, VariantType
 
-    return not (
-        _is_float(data_type) or isinstance(data_type, (ArrayType, MapType, StructType, VariantType))
-    )
+    if _is_float(data_type):
+        return tolerance is None
+    return not isinstance(data_type, (ArrayType, MapType, StructType, VariantType))
+
+
+def _has_float(data_type: DataType) -> bool:
+    """Whether a value of this type holds a float or double anywhere."""
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    if isinstance(data_type, ArrayType):
+        return _has_float(data_type.elementType)
+    if isinstance(data_type, MapType):
+        return _has_float(data_type.keyType) or _has_float(data_type.valueType)
+    if isinstance(data_type, StructType):
+        return any(_has_float(f.dataType) for f in data_type.fields)
+    return _is_float(data_type)
 
 
 def _flagged(original: Column, canonical: Column, nullable: bool) -> Column:
@@ -341,19 +360,24 @@ def _flagged(original: Column, canonical: Column, nullable: bool) -> Column:
     return F.struct(original.isNull().alias("null"), canonical.alias("v"))
 
 
-def _row_hashes(canonical: Sequence[Column], nullable: Sequence[Column]) -> tuple[Column, Column]:
-    """Two 64-bit hashes of a row; the is-null flags of top-level columns tell which was null.
+def _null_marks(nullable: Sequence[Column]) -> list[Column]:
+    """Which top-level columns are null, as bits of longs (62 columns each) to hash with the row.
 
-    The second hashes the first: as good as an independent hash for telling multisets apart
-    (their sums agree by chance only), and cheaper: it hashes one long, not the row again.
+    Bits rather than an array of flags: no allocation per row.
     """
     from pyspark.sql import functions as F
 
-    parts = list(canonical)
-    if nullable:
-        parts.append(F.array(*[c.isNull() for c in nullable]))
-    first = F.xxhash64(*parts)
-    return first, F.xxhash64(first)
+    marks = []
+    for start in range(0, len(nullable), 62):
+        bits = [
+            F.when(c.isNull(), F.lit(1 << i)).otherwise(F.lit(0))
+            for i, c in enumerate(nullable[start : start + 62])
+        ]
+        mark = bits[0]
+        for bit in bits[1:]:
+            mark = mark.bitwiseOR(bit)
+        marks.append(mark.cast("long"))
+    return marks
 
 
 def _fingerprints(
@@ -364,27 +388,33 @@ def _fingerprints(
 ) -> tuple[int, int, bool]:
     """Row counts of both sides, and whether their fingerprints match: one job, no shuffle of rows.
 
-    A fingerprint is the sum of each row hash over the side, independent of order and
-    partitioning; summed as decimals, so no frame is large enough to overflow it.
+    A side's fingerprint is the sum and the xor of a 64-bit hash of each of its rows: both
+    independent of order and partitioning. Over the union of the sides, with the expected
+    side's hashes negated in the sum, equal multisets give 0 for both; different ones only by
+    a chance of about 2**-64 (the xor alone would miss rows that differ in pairs). The sum is of
+    decimals, so no frame is large enough to overflow it.
     """
     from pyspark.sql import functions as F
 
-    first, second = _row_hashes(canonical, nullable)
+    row_hash = F.xxhash64(*canonical, *_null_marks(nullable))
     sides = [
-        df.select(F.lit(side).alias(SIDE), first.alias("h1"), second.alias("h2"))
+        df.select(F.lit(side).alias(SIDE), row_hash.alias("h"))
         for side, df in ((1, left), (-1, right))
     ]
-    both = sides[0].unionAll(sides[1])
-    signed = [(F.col(h).cast("decimal(20,0)") * F.col(SIDE)) for h in ("h1", "h2")]
-    row = both.agg(
-        F.sum(F.when(F.col(SIDE) == 1, 1).otherwise(0)).alias("actual"),
-        F.sum(F.when(F.col(SIDE) == -1, 1).otherwise(0)).alias("expected"),
-        F.sum(signed[0]).alias("d1"),
-        F.sum(signed[1]).alias("d2"),
-    ).first()
+    row = (
+        sides[0]
+        .unionAll(sides[1])
+        .agg(
+            F.count(F.when(F.col(SIDE) == 1, 1)).alias("actual"),
+            F.count(F.when(F.col(SIDE) == -1, 1)).alias("expected"),
+            F.sum(F.col("h").cast("decimal(20,0)") * F.col(SIDE)).alias("sum"),
+            F.bit_xor("h").alias("xor"),
+        )
+        .first()
+    )
     assert row is not None
-    actual_rows, expected_rows = int(row["actual"] or 0), int(row["expected"] or 0)
-    same = actual_rows == expected_rows and not row["d1"] and not row["d2"]
+    actual_rows, expected_rows = int(row["actual"]), int(row["expected"])
+    same = actual_rows == expected_rows and not row["sum"] and not row["xor"]
     return actual_rows, expected_rows, same
 
 

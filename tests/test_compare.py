@@ -11,7 +11,14 @@ import pyspark.sql.functions as F
 import pytest
 from pyspark.sql import DataFrame, Row, SparkSession
 
-from pytest_dcs import FramesDiffer, SchemasDiffer, assert_frames_equal, diff_frames, diff_rows
+from pytest_dcs import (
+    FramesDiffer,
+    SchemasDiffer,
+    assert_frames_equal,
+    compare,
+    diff_frames,
+    diff_rows,
+)
 from pytest_dcs.compare import schema_differences
 from pytest_dcs.engines import EngineConfig, Engines
 from pytest_dcs.rowdiff import Tolerance
@@ -52,6 +59,20 @@ def test_equal_frames_in_other_order_and_partitioning_pass(spark: SparkSession) 
     diff = diff_frames(make(2), make(4))
     assert diff.equal
     assert (diff.actual_rows, diff.expected_rows) == (5000, 5000)
+
+
+def test_equal_frames_are_settled_by_fingerprints(
+    spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_difference(*args: Any) -> None:
+        raise AssertionError("equal frames reached the multiset difference")
+
+    monkeypatch.setattr(compare, "_difference", no_difference)
+    rows = [(i, "n", float(i), {"a": float(i), "b": None}) for i in range(1, 40)]
+    schema = "id long, name string, score double, m map<string, double>"
+    # Whole numbers sit mid-bucket: 1e-12 of noise cannot push them into the next one.
+    noisy = [(i, n, x * (1 + 1e-12), {"b": None, "a": x}) for i, n, x, _ in reversed(rows)]
+    assert_frames_equal(frame(spark, rows, schema), frame(spark, noisy, schema).repartition(3))
 
 
 def test_empty_frames_are_equal_and_differ_from_a_row(spark: SparkSession) -> None:
