@@ -224,7 +224,7 @@ def ratios(results: Sequence[dict[str, Any]]) -> list[str]:
             theirs = seconds.get((other, rows))
             if theirs is None:
                 continue
-            line = f"{other} / pytest-dcs time at {rows:,} rows: {theirs / ours:.1f}x"
+            line = f"{other} / pytest-dcs time at {rows:,} rows: {theirs / ours:.2f}x"
             if other == "chispa":
                 met = "met" if theirs / ours >= TARGET_VS_CHISPA else "MISSED"
                 line += f"  (target >= {TARGET_VS_CHISPA:.0f}x: {met})"
