@@ -31,6 +31,7 @@ lint: $(STAMP)
 test: java lint
 	$(PY) -m pytest
 
+# The test extra includes the docs extra, so the one environment also builds the site.
 # mkdocs-material prints a banner about MkDocs 2.0 on every build; it is news, not a warning.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
