@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -67,6 +68,10 @@ CONNECT_CLIENT_HINT = (
 )
 
 
+# Parameters of an sc:// URL that hold credentials, e.g. a Databricks personal access token.
+_SECRET_PARAM = re.compile(r"(?<=;)(token|password|secret)=[^;/\s]*", re.IGNORECASE)
+
+
 class EngineError(RuntimeError):
     """An engine that cannot start; the message says why and what to do."""
 
@@ -77,6 +82,11 @@ def is_local_cluster(master: str) -> bool:
 
 def is_connect(master: str) -> bool:
     return master.startswith("sc://")
+
+
+def redact(text: str) -> str:
+    """`text` with the secrets a Spark Connect URL may carry (`;token=...`) replaced."""
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=<redacted>", text)
 
 
 def master_hosts(master: str) -> tuple[str, ...]:
@@ -240,9 +250,11 @@ class Engines:
         except EngineError:
             raise
         except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise EngineError(
-                f"The {engine} engine ({master}) did not start: {type(exc).__name__}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                redact(
+                    f"The {engine} engine ({master}) did not start: {type(exc).__name__}: {first}"
+                )
             ) from exc
         self.starts[engine] += 1
         self.start_seconds[engine] = self.start_seconds.get(engine, 0.0) + (
@@ -318,13 +330,15 @@ def connect_unreachable(url: str, timeout: float = CONNECT_PROBE_SECONDS) -> str
     parts = urlsplit(url.split(";", 1)[0])
     host, port = parts.hostname, parts.port or CONNECT_DEFAULT_PORT
     if not host:
-        return f"--dcs-cluster={url}: no host in the Spark Connect URL; write sc://host:port"
+        return (
+            f"--dcs-cluster={redact(url)}: no host in the Spark Connect URL; write sc://host:port"
+        )
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return None
     except OSError as exc:
         return (
-            f"--dcs-cluster={url}: no Spark Connect server answers at {host}:{port} "
+            f"--dcs-cluster={redact(url)}: no Spark Connect server answers at {host}:{port} "
             f"({exc.strerror or exc}); start one (sbin/start-connect-server.sh) or fix the URL"
         )
 
@@ -337,7 +351,7 @@ def _start_connect(url: str, conf: Mapping[str, str], shipped: list[Path]) -> Sp
     try:
         from pyspark.sql.connect.session import SparkSession as ConnectSession
     except ImportError as exc:
-        raise EngineError(f"--dcs-cluster={url}: {CONNECT_CLIENT_HINT} ({exc})") from None
+        raise EngineError(f"--dcs-cluster={redact(url)}: {CONNECT_CLIENT_HINT} ({exc})") from None
     problem = connect_unreachable(url)
     if problem:
         raise EngineError(problem)
