@@ -24,6 +24,7 @@ HANG_TIMEOUT = 5
 EXTRA_INI = """
 dcs_sources =
     events = json:data/events
+    server_orders = table:server_orders
 dcs_localize_budget = 90
 """
 
@@ -39,6 +40,19 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 def connect_session(spark):
     return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def test_make_server_table(spark):
+    if connect_session(spark):
+        orders = spark.range(1000).selectExpr("id", "id % 7 AS amount")
+        orders.write.mode("overwrite").saveAsTable("server_orders")
+
+
+@pytest.mark.scale("server_orders", fractions=[0.5])
+def test_server_table(scaled, rung, spark):
+    if rung.kind == "local" and not connect_session(spark):
+        assert not spark.catalog.tableExists("server_orders"), "the local engine sees it"
+    assert scaled.count() == rung.rows
 
 
 @pytest.mark.scale("events", fractions=[0.1, 0.5])
@@ -144,6 +158,15 @@ def climbed_in(
     project.write("test_checks.py", CHECKS)
     project.write("unshipped_helper.py", UNSHIPPED)
     write_events(folder / "data" / "events", SOURCE_ROWS, null_every=97)
+    # A table only the server sees, sampled by a run whose local engine is the server too.
+    sampled = project.run(
+        f"--dcs-local={server.url}",
+        f"--dcs-cluster={server.url}",
+        "--dcs-max-rung=local",
+        "-k",
+        "server_table",
+    )
+    assert sampled.result.ret == 0, sampled.output
     yield folder, project.run(f"--dcs-cluster={server.url}")
     project.kill_leftovers()
 
@@ -165,6 +188,13 @@ def test_the_example_climbs_every_rung(climbed: Run) -> None:
     assert all(r["outcome"] == "passed" for r in rungs.values()), _outcomes(rungs)
     assert climbed.report is not None
     assert climbed.report["sessions"] == {"main": {"local": 1, "cluster": 1}}
+
+
+def test_a_table_only_the_server_sees_climbs_from_the_sample_it_took(climbed: Run) -> None:
+    rungs = climbed.rungs("test_server_table")
+    assert all(r["outcome"] == "passed" for r in rungs.values()), _outcomes(rungs)
+    assert rungs["local"]["rows"] == 200
+    assert rungs["50pct"]["rows"] == pytest.approx(500, rel=0.25)
 
 
 def test_file_source_climbs_nested_fractions(climbed_in: tuple[Path, Run]) -> None:
