@@ -1,7 +1,8 @@
 """The runnable engine examples of `conftest_examples/` on this machine, each run as it is.
 
 `standalone/` and `spark_connect/` need servers: test_standalone_run.py and test_connect_run.py
-start them and run those examples.
+start them and run those examples. `databricks_connect/` needs a workspace: only its message
+without one is checked.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import Project, Run
 
 EXAMPLES = Path(__file__).parent.parent / "conftest_examples"
@@ -66,3 +68,35 @@ def test_local_cluster_ships_its_package(tmp_path: Path) -> None:
     run = run_example("local_cluster", tmp_path)
     assert _passed(run, "test_taxed_totals") == ["local", "distributed", "10pct", "50pct"]
     run.result.assert_outcomes(passed=4)
+
+
+def test_databricks_example_names_what_to_set(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "databricks_connect", tmp_path, dirs_exist_ok=True)
+    project = Project(tmp_path)
+    env = project.env()
+    for name in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CLUSTER_ID"):
+        env.pop(name, None)
+    run = project.run("--collect-only", env=env)
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    run.result.stderr.fnmatch_lines(
+        [
+            "*set DATABRICKS_HOST, DATABRICKS_TOKEN, DATABRICKS_CLUSTER_ID (see README.md), "
+            "or pass --dcs-cluster=sc://..."
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "wanted"),
+    [
+        ("standalone", "--dcs-cluster=spark://HOST:7077"),
+        ("spark_connect", "--dcs-cluster=sc://HOST:15002"),
+    ],
+)
+def test_server_examples_say_which_cluster_they_expect(
+    tmp_path: Path, name: str, wanted: str
+) -> None:
+    shutil.copytree(EXAMPLES / name, tmp_path, dirs_exist_ok=True)
+    run = Project(tmp_path).run("--collect-only")
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    run.result.stderr.fnmatch_lines([f"*pytest {wanted}"])
