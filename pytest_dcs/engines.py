@@ -4,6 +4,9 @@ PySpark allows one SparkContext per process, so switching engines means stopping
 starting another (11-14 s into `local-cluster` on a 2-core machine). The plugin orders items so
 that each engine is started at most once per process; `Engines.starts` counts, and the report
 shows the count.
+
+A Spark Connect engine (`sc://`) is a client session: nothing is launched here. It can follow a
+classic session in the same process, as pyspark's Connect mode is switched on only while it is up.
 """
 
 from __future__ import annotations
@@ -74,10 +77,6 @@ _SECRET_PARAM = re.compile(r"(?<=;)(token|password|secret)=[^;/\s]*", re.IGNOREC
 
 class EngineError(RuntimeError):
     """An engine that cannot start; the message says why and what to do."""
-
-
-def is_local_cluster(master: str) -> bool:
-    return master.startswith("local-cluster")
 
 
 def is_connect(master: str) -> bool:
@@ -284,7 +283,7 @@ class Engines:
         return session
 
     def _py_files(self) -> list[Path]:
-        """The `dcs_ship` paths as addPyFile takes them, directories zipped once per run."""
+        """The `dcs_ship` paths as addPyFile and addArtifacts take them, directories zipped once."""
         if self._shipped is None and self.config.ship:
             self._ship_dir = Path(tempfile.mkdtemp(prefix="pytest-dcs-ship-"))
             try:
