@@ -76,7 +76,8 @@ class Server:
         while not re.search(pattern, self.text()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 tail = "\n".join(self.text().splitlines()[-30:])
-                state = f"exited with {self.proc.returncode}" if self.proc.poll() else "timed out"
+                code = self.proc.poll()
+                state = f"exited with {code}" if code is not None else "timed out"
                 raise AssertionError(f"{self.name} {state} before /{pattern}/:\n{tail}")
             time.sleep(0.2)
         self.seconds = time.monotonic() - self.started
@@ -179,11 +180,12 @@ def standalone_cluster(folder: Path, cores: int = 1, memory: str = "1g") -> Iter
         master = servers.launch(
             "master", [spark_class, "org.apache.spark.deploy.master.Master", *common, *master_args]
         )
+        # A worker that finds no master retries only after 5-15 s: start it once the master is up.
+        master.wait_for(r"I have been elected leader")
         worker = servers.launch(
             "worker",
             [spark_class, "org.apache.spark.deploy.worker.Worker", *common, *worker_args],
         )
-        master.wait_for(r"I have been elected leader")
         worker.wait_for(r"Successfully registered with master")
         yield Standalone(url, master, worker, servers)
     finally:
