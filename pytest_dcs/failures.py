@@ -169,6 +169,8 @@ _JAVA_LINE = re.compile(r"^\s*(?:at [\w$.<>/]+\(|\.\.\. \d+ more|Caused by: |Dri
 _ERROR_CLASS_TAG = re.compile(r"\[([A-Z][A-Z0-9_]*(?:\.[A-Z][A-Z0-9_]*)*)\]")
 _PY4J_CALL = re.compile(r"^An error occurred while calling [\w.$]+")
 _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+;?")
+# Spark Connect ends a worker's traceback with the error's SQLSTATE on a line of its own.
+_SQLSTATE_LINE = re.compile(r"^\s*SQLSTATE: \w+;?\s*$")
 # Spark's own advice sentences; the signature's remedy replaces them.
 _SPARK_ADVICE = re.compile(
     r"(?<=[.!])\s+(?:(?:Consider|Please|To avoid|If necessary|Correct the value)\b|Use `try_).*$"
@@ -228,7 +230,7 @@ def _traceback_end(lines: list[str]) -> int:
             if following not in _CHAIN_LINES and following != _TRACEBACK_HEAD:
                 break
             in_message = False
-        elif _JAVA_LINE.match(line):
+        elif _JAVA_LINE.match(line) or _SQLSTATE_LINE.match(line):
             break
         elif line.startswith(" ") and not in_message:
             pass
@@ -553,6 +555,28 @@ _MEMORY_REMEDY = (
     "or raise spark.executor.memory / spark.driver.memory in dcs_spark_conf"
 )
 
+_CONNECT_REMEDY = (
+    "Spark Connect has no SparkContext, RDD API or JVM on the client; use the DataFrame API "
+    "(rung.expect_rows instead of rung.check_rows, mapInPandas or mapInArrow instead of RDD "
+    "functions), or run the cluster rungs on a classic master (--dcs-cluster=spark://HOST:7077)"
+)
+_CLASSIC_ON_CONNECT_REMEDY = (
+    "pyspark builds a UDF or Column for the kind of session active when it is made: one made "
+    "at import (a module-level @udf) or while the classic local rung ran is classic, and fails "
+    "over Spark Connect; make UDFs and Columns inside the function that uses them, or run the "
+    "cluster rungs on a classic master (--dcs-cluster=spark://HOST:7077)"
+)
+
+
+def _connect_summary(_found: Symptoms, evidence: str) -> str:
+    first = re.split(r"(?<=\.)\s", evidence, maxsplit=1)[0]
+    return _clip(f"not available over Spark Connect: {first}")
+
+
+def _classic_on_connect_summary(_found: Symptoms, evidence: str) -> str:
+    return _clip(f"a classic PySpark object was used over Spark Connect: {evidence}")
+
+
 #: The known failures, tried in this order; the first match wins. The order is the precedence:
 #: 0. the test's own verdict: an AssertionError (pytest's rewritten asserts, PySpark's
 #:    assertDataFrameEqual) is an assertion, whatever its message mentions.
@@ -749,6 +773,29 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"Could not serialize (?:object|broadcast)", r"Task not serializable"),
     ),
     Signature(
+        name="connect_unsupported",
+        kind="framework",
+        remedy=_CONNECT_REMEDY,
+        summary=_connect_summary,
+        error_classes=("JVM_ATTRIBUTE_NOT_SUPPORTED", "NOT_IMPLEMENTED"),
+        raised_in=("connect",),
+    ),
+    Signature(
+        name="classic_object_on_connect",
+        kind="framework",
+        remedy=_CLASSIC_ON_CONNECT_REMEDY,
+        summary=_classic_on_connect_summary,
+        error_classes=("SESSION_OR_CONTEXT_NOT_EXISTS",),
+    ),
+    Signature(
+        name="classic_column_on_connect",
+        kind="framework",
+        remedy=_CLASSIC_ON_CONNECT_REMEDY,
+        summary=_classic_on_connect_summary,
+        patterns=(r"'Column' object is not callable",),
+        raised_in=("connect",),
+    ),
+    Signature(
         name="missing_jar",
         kind="framework",
         remedy=(
@@ -770,7 +817,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "that slow is worth a look at its time exponent"
         ),
         summary=_told("Spark cancelled the job"),
-        error_classes=("SPARK_JOB_CANCELLED",),
+        error_classes=("SPARK_JOB_CANCELLED", "OPERATION_CANCELED"),
         patterns=(r"cancelled part of cancelled job (?:group|tags?)", r"Job \d+ cancelled\b"),
     ),
     Signature(
