@@ -39,6 +39,8 @@ from pytest_dcs.sources import SourceError, SourceSpec, merge_hook_sources, pars
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
+    from pytest_dcs.distribute import RunFailures
+
 RUNG_PARAM = "_dcs_rung"
 
 
@@ -96,6 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
     session = DcsSession(config, settings, declared)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "dcs-session")
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_dcs import distribute
+
+        distribute.register(config, session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -125,6 +131,11 @@ class DcsSession:
         self.ladder = Ladder()
         self.masker = Masker(settings.mask)
         self._inputs: Inputs | None = None
+        # Under xdist (see `distribute`): on a worker, the failed rungs of every worker and when
+        # the run started; on the controller, each worker's engine starts.
+        self.shared: RunFailures | None = None
+        self.run_started: float | None = None
+        self.worker_sessions: dict[str, dict[str, int]] = {}
 
     # -- sources ----------------------------------------------------------------------------
 
@@ -144,6 +155,7 @@ class DcsSession:
                 tiny_rows=self.settings.tiny_rows,
                 masker=self.masker,
                 refresh=self.settings.refresh_samples,
+                refreshed_since=self.run_started,
             )
         return self._inputs
 
@@ -209,6 +221,8 @@ class DcsSession:
         if info is None:
             return
         failed = self.ladder.failed_below(info.test, info.param.sort_key)
+        if failed is None and self.shared is not None:
+            failed = self.shared.failed_below(info.test, info.param.sort_key)
         if failed is not None:
             pytest.skip(f"rung {failed} failed")
 
@@ -391,7 +405,7 @@ class DcsSession:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         document = build_report(
             self.ladder.to_json(),
-            sessions={worker: dict(self.engines.starts)},
+            sessions=self.worker_sessions or {worker: dict(self.engines.starts)},
             deselected=self.ladder.deselected,
         )
         self.config.hook.pytest_dcs_report(config=self.config, report=document)
