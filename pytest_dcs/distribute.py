@@ -510,17 +510,26 @@ class Controller:
 
 
 class Worker:
-    """A worker's side: shares its failed rungs and reports its engine starts at the end."""
+    """A worker's side: shares its failed rungs and reports its engine starts at the end.
 
-    def __init__(self, config: pytest.Config, session: DcsSession, folder: Path) -> None:
+    A worker on another machine (`--tx ssh=...`) cannot see the run's folder: it shares nothing,
+    and its own failures still skip its own rungs above them.
+    """
+
+    def __init__(self, config: pytest.Config, session: DcsSession) -> None:
         self.config = config
         self.session = session
-        self.failures = RunFailures(folder, str(config.workerinput["workerid"]))  # type: ignore[attr-defined]
+        workerinput = config.workerinput  # type: ignore[attr-defined]
+        folder = Path(workerinput[RUN_DIR])
+        self.failures = RunFailures(folder, workerinput["workerid"]) if folder.is_dir() else None
+        if self.failures is not None:
+            session.shared = self.failures
+            session.run_started = workerinput[RUN_STARTED]
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "dcs_rung", None)
-        if record is not None and record["outcome"] == "failed":
+        if self.failures is not None and record is not None and record["outcome"] == "failed":
             # Written before the item counts as finished, so before its level can end.
             self.failures.add(record)
 
@@ -536,11 +545,7 @@ def register(config: pytest.Config, session: DcsSession) -> None:
     """Join the run as its xdist controller or one of its workers; a run without -n is neither."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
-        if RUN_DIR not in workerinput:
-            return
-        worker = Worker(config, session, Path(workerinput[RUN_DIR]))
-        config.pluginmanager.register(worker, "dcs-xdist-worker")
-        session.shared = worker.failures
-        session.run_started = workerinput[RUN_STARTED]
+        if RUN_DIR in workerinput:
+            config.pluginmanager.register(Worker(config, session), "dcs-xdist-worker")
     elif config.getvalue("dist") != "no" and config.getvalue("tx"):
         config.pluginmanager.register(Controller(session), "dcs-xdist-controller")
