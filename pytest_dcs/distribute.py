@@ -6,7 +6,9 @@ Across workers that needs three things, all here:
 - the controller schedules with `RungMajorScheduling`: the items of a rung level are released
   only once every item of the level below has finished, so each worker meets the levels in order
   (one session per engine) and a lower rung's verdict is known before a higher rung starts;
-- workers append their failed rungs to the run's folder, which every worker reads before a rung;
+- workers append their rung records to the run's folder, and a worker reads those of a test
+  before its rung: a lower rung that failed elsewhere skips it, and one that passed elsewhere is
+  the base of its scaling check;
 - workers send their engine starts back in `workeroutput`, so the controller's report counts
   sessions per worker.
 
@@ -18,8 +20,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pytest_dcs.plugin import DcsSession
 
 RUN_DIR = "dcs_run_dir"
-"""`workerinput` key: the folder the controller made for this run's shared state."""
+"""`workerinput` key: the controller's run folder, which `DcsSession.run_dir` reads on a worker."""
 RUN_STARTED = "dcs_run_started"
 """`workerinput` key: when the controller started (epoch seconds), to tell this run's files."""
 OUTPUT = "dcs"
@@ -388,38 +388,58 @@ class LadderScheduling:
 # -- what workers share ---------------------------------------------------------------------
 
 
-class RunFailures:
-    """The failed rungs of the run, as every process of it wrote them to the run's folder.
+SHARED_FIELDS = (
+    "rung",
+    "outcome",
+    "seconds",
+    "rows",
+    "fraction",
+    "reason",
+    "_test",
+    "_source",
+    "_key",
+)
+"""What another worker needs of a rung record: whether it failed, how long it took on what."""
 
-    Each process appends to a file of its own, one JSON line per failed rung in a single write,
-    so writers never interleave and a reader sees whole lines (it skips a line being written).
+
+class RunRecords:
+    """The rung records of the run as its other processes wrote them to the run's folder.
+
+    Each process appends to a file of its own, one JSON line per record in a single write, so
+    writers never interleave. Files only grow: each is read on from where the last read stopped,
+    up to its last whole line.
     """
 
     def __init__(self, folder: Path, writer: str) -> None:
         self.folder = folder
-        self.path = folder / f"failed-{writer}.jsonl"
+        self.path = folder / f"rungs-{writer}.jsonl"
+        self._read_up_to: dict[Path, int] = {}
+        self._by_test: dict[str, list[RungRecord]] = {}
 
     def add(self, record: RungRecord) -> None:
-        line = {"test": record["_test"], "rung": record["rung"], "key": list(record["_key"])}
+        line = json.dumps({k: record.get(k) for k in SHARED_FIELDS}, default=str) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
+            os.write(fd, line.encode("utf-8"))
         finally:
             os.close(fd)
 
-    def failed_below(self, test: str, key: Key) -> str | None:
-        """The lowest failed rung of `test` below `key`, whichever process ran it."""
-        lowest: tuple[Key, str] | None = None
-        for path in self.folder.glob("failed-*.jsonl"):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                below = (entry["key"][0], entry["key"][1])
-                if entry["test"] == test and below < key and (lowest is None or below < lowest[0]):
-                    lowest = (below, entry["rung"])
-        return lowest[1] if lowest else None
+    def of_test(self, test: str) -> list[RungRecord]:
+        """The records of `test` written by the other processes so far."""
+        for path in sorted(self.folder.glob("rungs-*.jsonl")):
+            if path != self.path:
+                self._read_on(path)
+        return list(self._by_test.get(test, ()))
+
+    def _read_on(self, path: Path) -> None:
+        with path.open("rb") as handle:
+            handle.seek(self._read_up_to.get(path, 0))
+            text = handle.read()
+        whole = text[: text.rfind(b"\n") + 1]
+        self._read_up_to[path] = self._read_up_to.get(path, 0) + len(whole)
+        for line in whole.decode("utf-8").splitlines():
+            record = json.loads(line)
+            self._by_test.setdefault(record["_test"], []).append(record)
 
 
 def crash_record(nodeid: str, worker: str) -> RungRecord | None:
@@ -453,9 +473,9 @@ class Controller:
 
     def __init__(self, session: DcsSession) -> None:
         self.session = session
-        self.folder = Path(tempfile.mkdtemp(prefix="pytest-dcs-run-"))
+        self.folder = session.run_dir  # the session removes it at the end
         self.started = time.time()
-        self.failures = RunFailures(self.folder, "controller")
+        self.records = RunRecords(self.folder, "controller")
         self._position: dict[str, int] = {}
 
     @pytest.hookimpl
@@ -495,7 +515,7 @@ class Controller:
         worker = getattr(getattr(report, "node", None), "gateway", None)
         record = crash_record(crashitem, str(getattr(worker, "id", "?")))
         if record is not None:
-            self.failures.add(record)  # the rungs above it are skipped, as after any failure
+            self.records.add(record)  # the rungs above it are skipped, as after any failure
             report.__dict__["dcs_rung"] = record
 
     @pytest.hookimpl(tryfirst=True)
@@ -504,34 +524,30 @@ class Controller:
         end = len(self._position)
         self.session.ladder.sort(lambda test: self._position.get(test, end))
 
-    @pytest.hookimpl
-    def pytest_unconfigure(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
 
 class Worker:
-    """A worker's side: shares its failed rungs and reports its engine starts at the end.
+    """A worker's side: shares its rung records and reports its engine starts at the end.
 
     A worker on another machine (`--tx ssh=...`) cannot see the run's folder: it shares nothing,
-    and its own failures still skip its own rungs above them.
+    and only its own failures skip the rungs above them.
     """
 
     def __init__(self, config: pytest.Config, session: DcsSession) -> None:
         self.config = config
         self.session = session
         workerinput = config.workerinput  # type: ignore[attr-defined]
-        folder = Path(workerinput[RUN_DIR])
-        self.failures = RunFailures(folder, workerinput["workerid"]) if folder.is_dir() else None
-        if self.failures is not None:
-            session.shared = self.failures
+        folder = session.run_dir
+        self.records = RunRecords(folder, workerinput["workerid"]) if folder.is_dir() else None
+        if self.records is not None:
+            session.shared = self.records
             session.run_started = workerinput[RUN_STARTED]
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "dcs_rung", None)
-        if self.failures is not None and record is not None and record["outcome"] == "failed":
+        if self.records is not None and record is not None:
             # Written before the item counts as finished, so before its level can end.
-            self.failures.add(record)
+            self.records.add(record)
 
     @pytest.hookimpl
     def pytest_sessionfinish(self) -> None:

@@ -218,6 +218,7 @@ class Engines:
             session.sparkContext.setLogLevel("ERROR")
             for path in shipped:
                 session.sparkContext.addPyFile(str(path))
+        _warm_up(session)
         self.starts[engine] += 1
         self.start_seconds[engine] = self.start_seconds.get(engine, 0.0) + (
             time.perf_counter() - began
@@ -251,6 +252,23 @@ class Engines:
         if self._ship_dir is not None:
             shutil.rmtree(self._ship_dir, ignore_errors=True)
             self._ship_dir = self._shipped = None
+
+
+def _warm_up(session: SparkSession) -> None:
+    """Run a job with a Python UDF and a shuffle on every core, so that the first test on the
+    engine does not pay for starting Python workers and compiling the JVM's hot paths (its
+    time is the fixed overhead `slowdown` subtracts). It costs 1-2 s once per engine start."""
+    from pyspark.sql import functions as F
+
+    try:
+        cores = max(2, int(session.conf.get("spark.default.parallelism", "2") or 2))
+    except Exception:
+        cores = 2
+    plus_one = F.udf(lambda v: v + 1, "long")  # a lambda: pickled by value, imports nothing
+    with contextlib.suppress(Exception):  # the first test will tell what is wrong
+        session.range(0, 4000, 1, cores * 2).select(plus_one("id").alias("v")).groupBy(
+            (F.col("v") % 7).alias("k")
+        ).count().collect()
 
 
 def _jvm_level(key: str) -> bool:

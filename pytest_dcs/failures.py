@@ -42,6 +42,7 @@ class DcsFailure(AssertionError):
         offending_rows: Sequence[dict[str, Any]] = (),
         advice: str = "",
         details: str = "",
+        diff: str = "",
     ) -> None:
         super().__init__(summary)
         self.kind: FailureKind = kind
@@ -49,6 +50,7 @@ class DcsFailure(AssertionError):
         self.offending_rows = list(offending_rows)
         self.advice = advice
         self.details = details
+        self.diff = diff
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Failure:
     module: str | None = None
     localization: dict[str, Any] | None = None
     """How the offending rows were found by re-running the body (see `localize`), if they were."""
+    diff: str = ""
+    """A side-by-side diff of two results (`parity`), as text."""
 
     def to_json(self) -> dict[str, Any]:
         """The failure as the JSON report stores it."""
@@ -88,6 +92,7 @@ class Failure:
             "module": self.module,
             "python_trace": self.python_trace,
             "localization": self.localization,
+            "diff": self.diff or None,
         }
 
 
@@ -924,6 +929,7 @@ def classify(exc: BaseException) -> Failure:
             list(exc.offending_rows),
             advice=exc.advice,
             trace=exc.details,
+            diff=exc.diff,
         )
     chosen: tuple[Signature, str, Symptoms] | None = None
     for link in _chain(exc):
@@ -1004,6 +1010,8 @@ def render_story(
         count = len(failure.offending_rows)
         lines.append(f"offending rows ({count}):" if count else "offending rows:")
         lines.append(_indent(table))
+    if failure.diff:
+        lines.append(failure.diff)
     if failure.localization and failure.localization.get("story"):
         lines.append(str(failure.localization["story"]))
     if failure.captured_to:

@@ -18,11 +18,12 @@ from xdist.scheduler import LoadScheduling
 
 from pytest_dcs.distribute import (
     LadderScheduling,
-    RunFailures,
     RungMajorScheduling,
+    RunRecords,
     crash_record,
     rung_of_nodeid,
 )
+from pytest_dcs.ladder import Ladder
 from pytest_dcs.rungs import DISTRIBUTED, LOCAL, fraction_rung
 
 
@@ -319,17 +320,45 @@ def test_ladder_scheduling_leaves_runs_without_rungs_to_xdist(
 # -- failures shared between workers --------------------------------------------------------
 
 
-def test_run_failures_are_read_across_writers(tmp_path: Path) -> None:
-    gw0, gw1 = RunFailures(tmp_path, "gw0"), RunFailures(tmp_path, "gw1")
-    gw0.add({"_test": "t.py::test_a", "rung": "10pct", "_key": [2, 0.1]})
-    gw1.add({"_test": "t.py::test_a", "rung": "local", "_key": [0, 0.0]})
-    gw1.add({"_test": "t.py::test_b", "rung": "distributed", "_key": [1, 0.0]})
-    (tmp_path / "failed-gw2.jsonl").write_text('{"test": "t.py::test_b", "ru')  # being written
-    assert gw0.failed_below("t.py::test_a", (2, 0.4)) == "local"
-    assert gw0.failed_below("t.py::test_a", (0, 0.0)) is None
-    assert gw1.failed_below("t.py::test_b", (2, 0.01)) == "distributed"
-    assert gw1.failed_below("t.py::test_b", (1, 0.0)) is None
-    assert gw1.failed_below("t.py::test_c", (2, 0.01)) is None
+def shared(rung: str, outcome: str, test: str = "t.py::test_a", **extra: object) -> dict:
+    keys = {"local": [0, 0.0], "distributed": [1, 0.0], "1pct": [2, 0.01], "10pct": [2, 0.1]}
+    return {"rung": rung, "outcome": outcome, "_test": test, "_key": keys[rung], **extra}
+
+
+def test_run_records_are_read_from_the_other_writers(tmp_path: Path) -> None:
+    gw0, gw1 = RunRecords(tmp_path, "gw0"), RunRecords(tmp_path, "gw1")
+    gw0.add(shared("local", "passed", seconds=0.5, rows=200, failure={"trace": "x" * 1000}))
+    gw1.add(shared("local", "failed", test="t.py::test_b"))
+    assert gw0.of_test("t.py::test_a") == []  # its own records are in its own ladder
+    [record] = gw1.of_test("t.py::test_a")
+    assert record["seconds"] == 0.5 and record["rows"] == 200 and record["_key"] == [0, 0.0]
+    assert "failure" not in record  # what another rung needs, no more
+    assert [r["outcome"] for r in gw0.of_test("t.py::test_b")] == ["failed"]
+    assert gw1.of_test("t.py::test_c") == []
+
+
+def test_run_records_read_on_from_where_they_stopped(tmp_path: Path) -> None:
+    gw0, gw1 = RunRecords(tmp_path, "gw0"), RunRecords(tmp_path, "gw1")
+    gw0.add(shared("local", "passed"))
+    assert len(gw1.of_test("t.py::test_a")) == 1
+    with open(tmp_path / "rungs-gw0.jsonl", "a") as out:
+        out.write('{"rung": "distributed", "outcome": "pa')  # a line being written
+    assert len(gw1.of_test("t.py::test_a")) == 1
+    with open(tmp_path / "rungs-gw0.jsonl", "a") as out:
+        out.write('ssed", "_test": "t.py::test_a", "_key": [1, 0.0]}\n')
+    gw0.add(shared("1pct", "failed"))
+    assert [r["rung"] for r in gw1.of_test("t.py::test_a")] == ["local", "distributed", "1pct"]
+
+
+def test_shared_records_skip_and_time_a_ladder(tmp_path: Path) -> None:
+    gw0, gw1 = RunRecords(tmp_path, "gw0"), RunRecords(tmp_path, "gw1")
+    gw0.add(shared("local", "passed", seconds=0.2))
+    gw0.add(shared("distributed", "failed"))
+    ladder = Ladder()
+    for record in gw1.of_test("t.py::test_a"):
+        ladder.record(record)
+    assert ladder.failed_below("t.py::test_a", (2, 0.01)) == "distributed"
+    assert ladder.tests["t.py::test_a"].rungs["local"]["seconds"] == 0.2
 
 
 def test_a_crashed_rung_is_a_panic_record() -> None:

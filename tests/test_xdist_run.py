@@ -59,9 +59,14 @@ def test_counts(scaled, rung):
 
 
 @pytest.mark.scale("events")
-def test_totals(scaled):
-    out = scaled.groupBy("exp").agg(F.sum("value").alias("total"))
+def test_totals(scaled, rung):
+    out = rung.result(scaled.groupBy("exp").agg(F.sum("value").alias("total")))
     assert out.filter(F.col("total") < 0).count() == 0
+
+
+@pytest.mark.scale("events")
+def test_first_rows(scaled, rung):
+    rung.result(scaled.select("id").limit(20))
 
 
 @pytest.mark.scale("events")
@@ -131,7 +136,23 @@ def test_verdicts_equal_the_serial_runs(runs: tuple[Project, Run, Run]) -> None:
         "failed",
         "skipped",
     ]
-    parallel.result.assert_outcomes(passed=11, failed=2, skipped=4)
+    assert verdicts(parallel)["test_jobs.py::test_first_rows"]["distributed"][:2] == (
+        "failed",
+        "parity",
+    )
+    parallel.result.assert_outcomes(passed=12, failed=3, skipped=6)
+
+
+def test_rungs_see_the_lower_rungs_that_ran_on_the_other_worker(
+    runs: tuple[Project, Run, Run],
+) -> None:
+    _, _, parallel = runs
+    # The local output is compared at distributed, and the 10pct time is the base of the
+    # exponent at 50pct, wherever those rungs ran.
+    parity = parallel.rungs("test_totals")["distributed"]["parity"]
+    assert parity["compared"] is True and parity["differing_rows"] == 0
+    for test in ("test_counts", "test_totals"):
+        assert parallel.rungs(test)["50pct"]["exponent"] is not None
 
 
 def test_each_worker_starts_each_engine_at_most_once(runs: tuple[Project, Run, Run]) -> None:
