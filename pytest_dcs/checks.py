@@ -40,6 +40,7 @@ ORDER_DEPENDENT = {
     "row_number": "row_number() over a window whose order has ties numbers tied rows "
     "arbitrarily: order by a unique key",
 }
+LIMIT_HINT = "limit() without orderBy() keeps whichever rows come first: order before limiting"
 FLOAT_HINT = (
     "sums of floating-point values depend on the order they are added in (a non-associative "
     "reduce): round the result, sum decimals, or compare with a tolerance"
@@ -83,6 +84,8 @@ def order_hints(df: DataFrame) -> list[str]:
     text = plan_text(df, "extended")
     analyzed = text.split("== Analyzed Logical Plan ==", 1)[-1].split("== Optimized", 1)[0]
     hints: list[str] = []
+    if "GlobalLimit" in analyzed and "Sort [" not in analyzed:
+        hints.append(LIMIT_HINT)
     for name, hint in ORDER_DEPENDENT.items():
         if re.search(rf"(?<![\w.]){name}\(", analyzed) and hint not in hints:
             hints.append(hint)

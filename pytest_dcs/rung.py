@@ -231,7 +231,7 @@ class Rung:
 
     def _compare(self, df: DataFrame, label: str) -> None:
         __tracebackhide__ = True
-        from pytest_dcs.compare import diff_rows
+        from pytest_dcs.rowdiff import diff_rows
 
         assert self._results is not None
         local = self._results.get(self._test, label)
@@ -259,7 +259,7 @@ class Rung:
             rel_tol=PARITY_REL_TOL,
             abs_tol=PARITY_ABS_TOL,
         )
-        differing = len(diff.only_expected) + len(diff.only_actual)
+        differing = diff.differing
         self.parity = {
             "result": label,
             "compared": True,
@@ -275,7 +275,7 @@ class Rung:
         raise DcsFailure(
             "parity",
             f"{label} differs between local and distributed on the same input: "
-            f"{len(diff.only_expected)} row(s) only at local, {len(diff.only_actual)} only at "
+            f"{diff.only_expected_count} row(s) only at local, {diff.only_actual_count} only at "
             "distributed",
             offending_rows=[
                 *(
