@@ -98,8 +98,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, Ru
     """A `-n 0` run and a `-n 2` run of the same project; the second's project is returned."""
     serial = make_project(tmp_path_factory.mktemp("serial"))
     parallel = make_project(tmp_path_factory.mktemp("parallel"))
+    # One executor per cluster engine: two workers start six JVMs otherwise, on two cores.
+    cluster = "--dcs-cluster=local-cluster[1,1,1024]"
     try:
-        yield parallel, serial.run("-n", "0"), parallel.run("-n", "2")
+        yield parallel, serial.run("-n", "0", cluster), parallel.run("-n", "2", cluster)
     finally:
         serial.kill_leftovers()
         parallel.kill_leftovers()
