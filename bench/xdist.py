@@ -15,7 +15,8 @@ differ or a JVM is left, never on the ratio.
 
 Run from the repository root:
 
-    .venv/bin/python bench/xdist.py [--repeat 3] [--workers 2] [--rows 100000] [--keep]
+    .venv/bin/python bench/xdist.py [--repeat 3] [--workers 2] [--rows 100000]
+                                    [--cluster MASTER] [--keep]
 """
 
 from __future__ import annotations
@@ -185,9 +186,11 @@ def check_jvms(token_prefix: str) -> str:
         time.sleep(0.25)
 
 
-def run_pytest(project: Path, workers: int, token: str, token_prefix: str) -> Run:
+def run_pytest(
+    project: Path, workers: int, token: str, token_prefix: str, extra: Sequence[str] = ()
+) -> Run:
     report = project / f"report-{uuid.uuid4().hex[:8]}.json"
-    command = [sys.executable, *PYTEST, "-n", str(workers), f"--dcs-report={report}"]
+    command = [sys.executable, *PYTEST, "-n", str(workers), f"--dcs-report={report}", *extra]
     began = time.perf_counter()
     done = subprocess.run(
         command,
@@ -248,6 +251,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (3)")
     parser.add_argument("--workers", type=int, default=2, help="xdist workers (2)")
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the source (100k)")
+    parser.add_argument("--cluster", help="--dcs-cluster master (the plugin's default)")
     parser.add_argument("--keep", action="store_true", help="keep the generated project")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.workers < 1 or args.rows < 1000:
@@ -261,8 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     project = Path(tempfile.mkdtemp(prefix="dcs-xdist-"))
     write_project(project, args.rows)
     print(f"project in {project}: {args.rows:,} rows, 8 ladders of 5 rungs, 4 plain tests")
+    if args.cluster:
+        print(f"cluster engine: {args.cluster}")
 
-    warm = run_pytest(project, 0, f"{bench_id}:warmup", bench_id)
+    extra = [f"--dcs-cluster={args.cluster}"] if args.cluster else []
+    warm = run_pytest(project, 0, f"{bench_id}:warmup", bench_id, extra)
     print(f"warm-up (untimed, takes the sample): {warm.seconds:.1f} s; {warm.jvm_note}")
     if not warm.ok:
         print(textwrap.indent(warm.output[-3000:], "    | "))
@@ -273,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems: list[str] = []
     for round_ in range(1, args.repeat + 1):
         for workers in (0, args.workers):
-            run = run_pytest(project, workers, f"{bench_id}:{round_}:{workers}", bench_id)
+            token = f"{bench_id}:{round_}:{workers}"
+            run = run_pytest(project, workers, token, bench_id, extra)
             runs.append(run)
             same = verdicts(run.report) == expected
             print(
