@@ -1,4 +1,4 @@
-"""Rung-major xdist scheduling and the run's shared failures, without Spark or real workers.
+"""Rung-major xdist scheduling and the rung records workers share, without Spark or real workers.
 
 `Workers` plays xdist's side: a worker starts an item only once it holds the next one or was
 told to shut down, and the controller shuts every worker down once the scheduler says the tests
@@ -317,7 +317,7 @@ def test_ladder_scheduling_leaves_runs_without_rungs_to_xdist(
     assert sched.nodes == nodes
 
 
-# -- failures shared between workers --------------------------------------------------------
+# -- rung records shared between workers ----------------------------------------------------
 
 
 def shared(rung: str, outcome: str, test: str = "t.py::test_a", **extra: object) -> dict:
