@@ -99,6 +99,7 @@ class Rung:
         self.input: DataFrame | None = None
         """The marker's source as this rung read it (what `scaled` is)."""
         self._replacement: DataFrame | None = None
+        self._rerunning = False
         self.warnings: list[str] = []
         """Plan warnings of the DataFrames passed to `result`."""
         self.skew: dict[str, dict[str, Any]] = {}
@@ -141,16 +142,18 @@ class Rung:
         return df
 
     @contextlib.contextmanager
-    def replaced(self, subset: DataFrame) -> Iterator[None]:
-        """While localizing: the marker's source reads as `subset`, and failing expectations
-        neither capture nor report rows."""
+    def replaced(self, subset: DataFrame | None) -> Iterator[None]:
+        """While the plugin re-runs the body (localizing, timing): the marker's source reads as
+        `subset` (None: as before), and failing expectations neither capture nor report rows."""
         self._replacement, sink = subset, self._sink
         self._sink = _discard
+        self._rerunning = True
         self._fresh()
         try:
             yield
         finally:
             self._replacement, self._sink = None, sink
+            self._rerunning = False
 
     def expect_rows(self, df: DataFrame, condition: Column, name: str | None = None) -> None:
         """Fail as ``data`` unless every row of ``df`` satisfies ``condition``.
@@ -212,7 +215,7 @@ class Rung:
         self._result_count += 1
         label = name or f"result {self._result_count}"
         self._check_plan(df, label)
-        if self._replacement is not None or self._results is None:
+        if self._rerunning or self._results is None:
             return df
         if self.kind == "local":
             self._results.put(self._test, label, _keep(df))

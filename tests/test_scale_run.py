@@ -75,6 +75,14 @@ def test_clients_are_balanced(scaled, rung):
 
 
 @pytest.mark.scale("events", fractions=(0.1,))
+def test_slow_body(scaled, rung):
+    import time
+
+    if rung.name == "local":
+        time.sleep(5.5)
+
+
+@pytest.mark.scale("events", fractions=(0.1,))
 def test_groups_against_ids(scaled, rung):
     groups = scaled.select("grp").distinct()
     out = rung.result(groups.crossJoin(scaled.select("id").orderBy("id").limit(3)))
@@ -257,7 +265,12 @@ def test_junit_has_per_rung_properties(climbed: Run, scale_project: Project) -> 
 
 
 def test_strict_plan_fails_the_cartesian_join(scale_project: Project) -> None:
-    run = scale_project.run("--dcs-strict-plan", "--dcs-max-rung=local", "-k", "groups_against")
+    run = scale_project.run(
+        "--dcs-strict-plan", "--dcs-max-rung=local", "-k", "groups_against or slow_body"
+    )
     assert kinds(run, "test_groups_against_ids") == {"local": "slowdown"}
     failure = run.rungs("test_groups_against_ids")["local"]["failure"]
     assert "(--dcs-strict-plan)" in failure["summary"]
+    # A rung running past 5 s gets one progress line (and Spark's progress bar stays off).
+    assert "[dcs] test_slow_body local: 200 input rows, running for 5 s ..." in run.output
+    assert "[Stage " not in run.output
