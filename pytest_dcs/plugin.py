@@ -52,6 +52,8 @@ from pytest_dcs.sources import SourceError, SourceSpec, merge_hook_sources, pars
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
+    from pytest_dcs.distribute import RunRecords
+
 RUNG_PARAM = "_dcs_rung"
 
 
@@ -112,6 +114,10 @@ def pytest_configure(config: pytest.Config) -> None:
     session = DcsSession(config, settings, declared)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "dcs-session")
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_dcs import distribute
+
+        distribute.register(config, session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -145,6 +151,11 @@ class DcsSession:
         self._run_dir: Path | None = None
         self._owns_run_dir = False
         self._plotted = False
+        # Under xdist (see `distribute`): on a worker, the rung records of the other workers and
+        # when the run started; on the controller, each worker's engine starts.
+        self.shared: RunRecords | None = None
+        self.run_started: float | None = None
+        self.worker_sessions: dict[str, dict[str, int]] = {}
 
     @property
     def run_dir(self) -> Path:
@@ -185,6 +196,7 @@ class DcsSession:
                 tiny_rows=self.settings.tiny_rows,
                 masker=self.masker,
                 refresh=self.settings.refresh_samples,
+                refreshed_since=self.run_started,
             )
         return self._inputs
 
@@ -249,6 +261,11 @@ class DcsSession:
         info = item.stash.get(ITEM_KEY, None)
         if info is None:
             return
+        if self.shared is not None:
+            # Lower rungs of this test may have run on other workers: their failures skip this
+            # one, and their times are the base of its scaling check.
+            for record in self.shared.of_test(info.test):
+                self.ladder.record(record)
         failed = self.ladder.failed_below(info.test, info.param.sort_key)
         if failed is not None:
             pytest.skip(f"rung {failed} failed")
@@ -602,7 +619,7 @@ class DcsSession:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         document = build_report(
             self.ladder.to_json(),
-            sessions={worker: dict(self.engines.starts)},
+            sessions=self.worker_sessions or {worker: dict(self.engines.starts)},
             deselected=self.ladder.deselected,
         )
         self.config.hook.pytest_dcs_report(config=self.config, report=document)
