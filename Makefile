@@ -1,11 +1,12 @@
-# The two commands of the README: `make demo` and `make test`. Both build the environment first.
+# The two commands of the README: `make demo` and `make test`. Both build the environment first,
+# as does `make docs` (the documentation site, into site/).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: demo test lint java clean
+.PHONY: demo test lint docs java clean
 
 java:
 	@if ! command -v java >/dev/null 2>&1 && ! [ -x "$$JAVA_HOME/bin/java" ]; then \
@@ -30,5 +31,10 @@ lint: $(STAMP)
 test: java lint
 	$(PY) -m pytest
 
+# The test extra includes the docs extra, so the one environment also builds the site.
+# mkdocs-material prints a banner about MkDocs 2.0 on every build; it is news, not a warning.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) demo-out conftest_examples/demo/data conftest_examples/demo/dcs_samples
+	rm -rf $(VENV) site demo-out conftest_examples/demo/data conftest_examples/demo/dcs_samples

@@ -4,13 +4,18 @@ PySpark allows one SparkContext per process, so switching engines means stopping
 starting another (11-14 s into `local-cluster` on a 2-core machine). The plugin orders items so
 that each engine is started at most once per process; `Engines.starts` counts, and the report
 shows the count.
+
+A Spark Connect engine (`sc://`) is a client session: nothing is launched here. It can follow a
+classic session in the same process, as pyspark's Connect mode is switched on only while it is up.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from pytest_dcs.rungs import Engine
 from pytest_dcs.ship import ShipError, py_files
@@ -28,37 +34,83 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost", "::1"})
 
 # "stopped": its SparkContext was stopped (spark.stop(), or in the JVM); "jvm_gone": the JVM died.
 SessionState = Literal["live", "stopped", "jvm_gone"]
 
-# Test-sized defaults; anything in dcs_spark_conf wins.
+# Test-sized defaults of a classic session; anything in dcs_spark_conf wins.
 BASE_CONF: dict[str, str] = {
-    "spark.driver.host": LOOPBACK,
-    "spark.driver.bindAddress": LOOPBACK,
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    # A data error fails the same way every time: retrying only quadruples its cost. (Executors
+    # lost for reasons outside the task do not count as failures.)
+    "spark.task.maxFailures": "1",
+    # A killed task (a cancelled job, a failed stage's siblings) holds its core until its Python
+    # worker is killed: 2 s after Spark notices by default, at once with this.
+    "spark.python.task.killTimeout": "0s",
 }
-LOCAL_CLUSTER_EXECUTOR_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# Executors on this machine: JVMs that live for one run, where a fast start beats peak speed.
+EXECUTOR_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# A Spark Connect session can set only runtime SQL confs; the server owns the rest.
+CONNECT_CONF: dict[str, str] = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.session.timeZone": "UTC",
+}
+CONNECT_DEFAULT_PORT = 15002
+CONNECT_PROBE_SECONDS = 10.0
+PROXY_VARS = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+# What makes pyspark.sql.functions and friends build Spark Connect objects (`is_remote()`).
+CONNECT_MODE_VAR = "SPARK_CONNECT_MODE_ENABLED"
+CONNECT_CLIENT_HINT = (
+    "the Spark Connect client needs pandas, pyarrow, grpcio, grpcio-status, "
+    "googleapis-common-protos and zstandard: pip install 'pytest-dcs[connect]'"
+)
+
+
+# Parameters of an sc:// URL that hold credentials, e.g. a Databricks personal access token.
+_SECRET_PARAM = re.compile(r"(?<=;)(token|password|secret)=[^;/\s]*", re.IGNORECASE)
 
 
 class EngineError(RuntimeError):
     """An engine that cannot start; the message says why and what to do."""
 
 
-def is_local_cluster(master: str) -> bool:
-    return master.startswith("local-cluster")
-
-
 def is_connect(master: str) -> bool:
     return master.startswith("sc://")
 
 
+def redact(text: str) -> str:
+    """`text` with the secrets a Spark Connect URL may carry (`;token=...`) replaced."""
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=<redacted>", text)
+
+
+def master_hosts(master: str) -> tuple[str, ...]:
+    """The hosts a `spark://` (several for a standby master) or `sc://` URL names; else ()."""
+    scheme, sep, rest = master.partition("://")
+    if not sep or scheme not in ("spark", "sc"):
+        return ()
+    hosts = []
+    for address in rest.split("/", 1)[0].split(","):
+        host = urlsplit(f"{scheme}://{address}").hostname
+        if host:
+            hosts.append(host)
+    return tuple(hosts)
+
+
 def runs_on_this_machine(master: str) -> bool:
-    return master.startswith("local")
+    """True for local masters and for clusters whose master listens on a loopback address.
+
+    Their executors share this machine with the driver: they can reach it on the loopback
+    address and run its Python interpreter.
+    """
+    if master.startswith("local"):
+        return True
+    hosts = master_hosts(master)
+    return bool(hosts) and all(h in LOOPBACK_HOSTS for h in hosts)
 
 
 def java_problem() -> str | None:
@@ -88,15 +140,14 @@ class EngineConfig:
     def conf(self, engine: Engine) -> dict[str, str]:
         """The Spark configuration a session of `engine` starts with."""
         master = self.master(engine)
+        if is_connect(master):
+            return {**CONNECT_CONF, **self.spark_conf}
         conf = {"spark.master": master, "spark.app.name": f"pytest-dcs-{engine}", **BASE_CONF}
         if runs_on_this_machine(master):
-            # A data error fails the same way every time: retrying only quadruples its cost.
-            conf["spark.task.maxFailures"] = "1"
-            # A killed task (a cancelled job, a failed stage's siblings) holds its core until its
-            # Python worker is killed: 2 s after Spark notices by default, at once with this.
-            conf["spark.python.task.killTimeout"] = "0s"
-        if is_local_cluster(master):
-            conf["spark.executor.extraJavaOptions"] = LOCAL_CLUSTER_EXECUTOR_OPTS
+            # Nothing leaves the machine; a remote cluster's executors need a reachable driver.
+            conf["spark.driver.host"] = LOOPBACK
+            conf["spark.driver.bindAddress"] = LOOPBACK
+            conf["spark.executor.extraJavaOptions"] = EXECUTOR_OPTS
         if engine == "local":
             # Python workers of the local engine see what the test sees (sys.path at start).
             conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join(
@@ -186,46 +237,54 @@ class Engines:
         return self._session
 
     def _start(self, engine: Engine) -> SparkSession:
-        problem = java_problem()
-        if problem:
-            raise EngineError(problem)
-        from pyspark.sql import SparkSession
-
         master = self.config.master(engine)
-        builder = SparkSession.builder
-        if is_connect(master):
-            builder = builder.remote(master)
-            conf = {k: v for k, v in self.config.conf(engine).items() if k != "spark.master"}
-        else:
-            conf = self.config.conf(engine)
-        for key, value in conf.items():
-            builder = builder.config(key, value)
         # Only the cluster engine: the local engine's workers see the driver's sys.path.
-        # Spark Connect would need spark.addArtifacts(..., pyfile=True); not done yet.
-        shipped = self._py_files() if engine == "cluster" and not is_connect(master) else []
+        shipped = self._py_files() if engine == "cluster" else []
         began = time.perf_counter()
         try:
-            if not is_connect(master):
-                self._launched_jvm |= _launch_jvm(conf)
-            with _worker_python(master):
-                session = builder.getOrCreate()
+            if is_connect(master):
+                session = _start_connect(master, self.config.conf(engine), shipped)
+            else:
+                session = self._start_classic(master, self.config.conf(engine), shipped)
+        except EngineError:
+            raise
         except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise EngineError(
-                f"The {engine} engine ({master}) did not start: {type(exc).__name__}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                redact(
+                    f"The {engine} engine ({master}) did not start: {type(exc).__name__}: {first}"
+                )
             ) from exc
-        if not is_connect(master):
-            session.sparkContext.setLogLevel("ERROR")
-            for path in shipped:
-                session.sparkContext.addPyFile(str(path))
+        _warm_up(session)
         self.starts[engine] += 1
         self.start_seconds[engine] = self.start_seconds.get(engine, 0.0) + (
             time.perf_counter() - began
         )
         return session
 
+    def _start_classic(
+        self, master: str, conf: Mapping[str, str], shipped: list[Path]
+    ) -> SparkSession:
+        problem = java_problem()
+        if problem:
+            raise EngineError(problem)
+        from pyspark.sql import SparkSession
+
+        # A Spark Connect session before this one left pyspark in Connect mode.
+        os.environ.pop(CONNECT_MODE_VAR, None)
+        builder = SparkSession.builder
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        self._launched_jvm |= _launch_jvm(conf)
+        with _worker_python(master):
+            session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        for path in shipped:
+            session.sparkContext.addPyFile(str(path))
+        return session
+
     def _py_files(self) -> list[Path]:
-        """The `dcs_ship` paths as addPyFile takes them, directories zipped once per run."""
+        """The `dcs_ship` paths as addPyFile and addArtifacts take them, directories zipped once."""
         if self._shipped is None and self.config.ship:
             self._ship_dir = Path(tempfile.mkdtemp(prefix="pytest-dcs-ship-"))
             try:
@@ -240,6 +299,8 @@ class Engines:
         if session is not None:
             with contextlib.suppress(Exception):
                 session.stop()
+        if session is not None and is_connect_session(session):
+            os.environ.pop(CONNECT_MODE_VAR, None)
         _forget_dead_gateway()
 
     def shutdown(self) -> None:
@@ -251,6 +312,80 @@ class Engines:
         if self._ship_dir is not None:
             shutil.rmtree(self._ship_dir, ignore_errors=True)
             self._ship_dir = self._shipped = None
+
+
+def _warm_up(session: SparkSession) -> None:
+    """Run a job with a Python UDF and a shuffle on every core, so that the first test on the
+    engine does not pay for starting Python workers and compiling the JVM's hot paths (its
+    time is the fixed overhead `slowdown` subtracts). It costs 1-2 s once per engine start."""
+    from pyspark.sql import functions as F
+
+    try:
+        cores = max(2, int(session.conf.get("spark.default.parallelism", "2") or 2))
+    except Exception:
+        cores = 2
+    plus_one = F.udf(lambda v: v + 1, "long")  # a lambda: pickled by value, imports nothing
+    with contextlib.suppress(Exception):  # the first test will tell what is wrong
+        session.range(0, 4000, 1, cores * 2).select(plus_one("id").alias("v")).groupBy(
+            (F.col("v") % 7).alias("k")
+        ).count().collect()
+
+
+def is_connect_session(session: SparkSession) -> bool:
+    return type(session).__module__.startswith("pyspark.sql.connect")
+
+
+def connect_unreachable(url: str, timeout: float = CONNECT_PROBE_SECONDS) -> str | None:
+    """Why nothing answers at a Spark Connect URL's address, or None when something does.
+
+    The client retries an unreachable server for about ten minutes (a remote cluster may be
+    starting); a refused connection is told at once instead. Behind a proxy the client's own
+    connection is the only test, so there is no probe then.
+    """
+    if any(os.environ.get(var) for var in PROXY_VARS):
+        return None
+    parts = urlsplit(url.split(";", 1)[0])
+    host, port = parts.hostname, parts.port or CONNECT_DEFAULT_PORT
+    if not host:
+        return (
+            f"--dcs-cluster={redact(url)}: no host in the Spark Connect URL; write sc://host:port"
+        )
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return (
+            f"--dcs-cluster={redact(url)}: no Spark Connect server answers at {host}:{port} "
+            f"({exc.strerror or exc}); start one (sbin/start-connect-server.sh) or fix the URL"
+        )
+
+
+def _start_connect(url: str, conf: Mapping[str, str], shipped: list[Path]) -> SparkSession:
+    """A new Spark Connect session on `url`, with `shipped` files added as Python artifacts.
+
+    The server owns the engine: nothing is launched here, and Java is not needed.
+    """
+    try:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+    except ImportError as exc:
+        raise EngineError(f"--dcs-cluster={redact(url)}: {CONNECT_CLIENT_HINT} ({exc})") from None
+    problem = connect_unreachable(url)
+    if problem:
+        raise EngineError(problem)
+    builder = ConnectSession.builder.remote(url)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    # pyspark's own builder sets this too: functions, UDFs and Columns are built for Connect
+    # from now on, until the session is stopped (see `Engines.stop`).
+    os.environ[CONNECT_MODE_VAR] = "1"
+    try:
+        session = builder.create()  # sets the conf: the first call to the server
+        for path in shipped:
+            session.addArtifacts(str(path), pyfile=True)
+    except BaseException:
+        os.environ.pop(CONNECT_MODE_VAR, None)
+        raise
+    return session
 
 
 def _jvm_level(key: str) -> bool:

@@ -42,6 +42,7 @@ class DcsFailure(AssertionError):
         offending_rows: Sequence[dict[str, Any]] = (),
         advice: str = "",
         details: str = "",
+        diff: str = "",
     ) -> None:
         super().__init__(summary)
         self.kind: FailureKind = kind
@@ -49,6 +50,7 @@ class DcsFailure(AssertionError):
         self.offending_rows = list(offending_rows)
         self.advice = advice
         self.details = details
+        self.diff = diff
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Failure:
     module: str | None = None
     localization: dict[str, Any] | None = None
     """How the offending rows were found by re-running the body (see `localize`), if they were."""
+    diff: str = ""
+    """A side-by-side diff of two results (`parity`), as text."""
 
     def to_json(self) -> dict[str, Any]:
         """The failure as the JSON report stores it."""
@@ -88,6 +92,7 @@ class Failure:
             "module": self.module,
             "python_trace": self.python_trace,
             "localization": self.localization,
+            "diff": self.diff or None,
         }
 
 
@@ -164,6 +169,8 @@ _JAVA_LINE = re.compile(r"^\s*(?:at [\w$.<>/]+\(|\.\.\. \d+ more|Caused by: |Dri
 _ERROR_CLASS_TAG = re.compile(r"\[([A-Z][A-Z0-9_]*(?:\.[A-Z][A-Z0-9_]*)*)\]")
 _PY4J_CALL = re.compile(r"^An error occurred while calling [\w.$]+")
 _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+;?")
+# Spark Connect ends a worker's traceback with the error's SQLSTATE on a line of its own.
+_SQLSTATE_LINE = re.compile(r"^\s*SQLSTATE: \w+;?\s*$")
 # Spark's own advice sentences; the signature's remedy replaces them.
 _SPARK_ADVICE = re.compile(
     r"(?<=[.!])\s+(?:(?:Consider|Please|To avoid|If necessary|Correct the value)\b|Use `try_).*$"
@@ -223,7 +230,7 @@ def _traceback_end(lines: list[str]) -> int:
             if following not in _CHAIN_LINES and following != _TRACEBACK_HEAD:
                 break
             in_message = False
-        elif _JAVA_LINE.match(line):
+        elif _JAVA_LINE.match(line) or _SQLSTATE_LINE.match(line):
             break
         elif line.startswith(" ") and not in_message:
             pass
@@ -548,6 +555,28 @@ _MEMORY_REMEDY = (
     "or raise spark.executor.memory / spark.driver.memory in dcs_spark_conf"
 )
 
+_CONNECT_REMEDY = (
+    "Spark Connect has no SparkContext, RDD API or JVM on the client; use the DataFrame API "
+    "(rung.expect_rows instead of rung.check_rows, mapInPandas or mapInArrow instead of RDD "
+    "functions), or run the cluster rungs on a classic master (--dcs-cluster=spark://HOST:7077)"
+)
+_CLASSIC_ON_CONNECT_REMEDY = (
+    "pyspark builds a UDF or Column for the kind of session active when it is made: one made "
+    "at import (a module-level @udf) or while the classic local rung ran is classic, and fails "
+    "over Spark Connect; make UDFs and Columns inside the function that uses them, or run the "
+    "cluster rungs on a classic master (--dcs-cluster=spark://HOST:7077)"
+)
+
+
+def _connect_summary(_found: Symptoms, evidence: str) -> str:
+    first = re.split(r"(?<=\.)\s", evidence, maxsplit=1)[0]
+    return _clip(f"not available over Spark Connect: {first}")
+
+
+def _classic_on_connect_summary(_found: Symptoms, evidence: str) -> str:
+    return _clip(f"a classic PySpark object was used over Spark Connect: {evidence}")
+
+
 #: The known failures, tried in this order; the first match wins. The order is the precedence:
 #: 0. the test's own verdict: an AssertionError (pytest's rewritten asserts, PySpark's
 #:    assertDataFrameEqual) is an assertion, whatever its message mentions.
@@ -744,6 +773,29 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"Could not serialize (?:object|broadcast)", r"Task not serializable"),
     ),
     Signature(
+        name="connect_unsupported",
+        kind="framework",
+        remedy=_CONNECT_REMEDY,
+        summary=_connect_summary,
+        error_classes=("JVM_ATTRIBUTE_NOT_SUPPORTED", "NOT_IMPLEMENTED"),
+        raised_in=("connect",),
+    ),
+    Signature(
+        name="classic_object_on_connect",
+        kind="framework",
+        remedy=_CLASSIC_ON_CONNECT_REMEDY,
+        summary=_classic_on_connect_summary,
+        error_classes=("SESSION_OR_CONTEXT_NOT_EXISTS",),
+    ),
+    Signature(
+        name="classic_column_on_connect",
+        kind="framework",
+        remedy=_CLASSIC_ON_CONNECT_REMEDY,
+        summary=_classic_on_connect_summary,
+        patterns=(r"'Column' object is not callable",),
+        raised_in=("connect",),
+    ),
+    Signature(
         name="missing_jar",
         kind="framework",
         remedy=(
@@ -765,7 +817,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "that slow is worth a look at its time exponent"
         ),
         summary=_told("Spark cancelled the job"),
-        error_classes=("SPARK_JOB_CANCELLED",),
+        error_classes=("SPARK_JOB_CANCELLED", "OPERATION_CANCELED"),
         patterns=(r"cancelled part of cancelled job (?:group|tags?)", r"Job \d+ cancelled\b"),
     ),
     Signature(
@@ -924,6 +976,7 @@ def classify(exc: BaseException) -> Failure:
             list(exc.offending_rows),
             advice=exc.advice,
             trace=exc.details,
+            diff=exc.diff,
         )
     chosen: tuple[Signature, str, Symptoms] | None = None
     for link in _chain(exc):
@@ -1004,6 +1057,8 @@ def render_story(
         count = len(failure.offending_rows)
         lines.append(f"offending rows ({count}):" if count else "offending rows:")
         lines.append(_indent(table))
+    if failure.diff:
+        lines.append(failure.diff)
     if failure.localization and failure.localization.get("story"):
         lines.append(str(failure.localization["story"]))
     if failure.captured_to:

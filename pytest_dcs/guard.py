@@ -22,6 +22,7 @@ import sysconfig
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -74,6 +75,9 @@ class JobScope(Protocol):
 
     def leave(self) -> None: ...
 
+    def task_seconds(self) -> float | None:
+        """Executor time spent in the tagged jobs, when the engine tells it."""
+
 
 class ContextJobs:
     """A job tag on a classic SparkContext, with interrupt-on-cancel while it is set."""
@@ -104,6 +108,36 @@ class ContextJobs:
         self._sc.removeJobTag(self._tag)
         self._sc.setLocalProperty(_INTERRUPT_ON_CANCEL, self._interrupt)  # type: ignore[arg-type]
 
+    def task_seconds(self) -> float | None:
+        """Executor run time summed over every stage of the jobs that carried the tag."""
+        sc = self._sc
+        jsc = sc._jsc.sc()  # type: ignore[union-attr]
+        jsc.listenerBus().waitUntilEmpty()  # stage metrics arrive through the listener bus
+        store = jsc.statusStore()
+        jvm, gateway = sc._jvm, sc._gateway  # type: ignore[attr-defined]
+        millis = 0
+        seen: set[int] = set()
+        for job_id in jsc.statusTracker().getJobIdsForTag(self._tag):
+            job = sc.statusTracker().getJobInfo(job_id)
+            for stage_id in job.stageIds if job is not None else ():
+                if stage_id in seen:
+                    continue
+                seen.add(stage_id)
+                try:
+                    attempts = store.stageData(
+                        stage_id,
+                        False,
+                        jvm.java.util.ArrayList(),
+                        False,
+                        gateway.new_array(jvm.double, 0),
+                    )
+                except Exception:  # a skipped stage was never run
+                    continue
+                it = attempts.iterator()
+                while it.hasNext():
+                    millis += int(it.next().executorRunTime())
+        return millis / 1000.0
+
 
 class ConnectJobs:
     """An operation tag on a Spark Connect session; the server interrupts what carries it."""
@@ -124,6 +158,10 @@ class ConnectJobs:
     def leave(self) -> None:
         self._spark.removeTag(self._tag)
 
+    def task_seconds(self) -> float | None:
+        """Task metrics stay on the server."""
+        return None
+
 
 def job_tag(nodeid: str) -> str:
     """A Spark job tag naming the test item (tags cannot contain commas)."""
@@ -136,6 +174,21 @@ def job_scope(spark: SparkSession | None, tag: str) -> JobScope | None:
         return None
     sc = getattr(spark, "_sc", None)
     return ConnectJobs(spark, tag) if sc is None else ContextJobs(sc, tag)
+
+
+@contextlib.contextmanager
+def tagged(jobs: JobScope | None) -> Iterator[None]:
+    """Tag the jobs the body starts, without a timeout (the watchdog does it with one)."""
+    if jobs is None:
+        yield
+        return
+    with contextlib.suppress(Exception):  # a dead JVM: the body will say so itself
+        jobs.enter()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            jobs.leave()
 
 
 # -- the watchdog ---------------------------------------------------------------------------

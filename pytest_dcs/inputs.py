@@ -55,6 +55,9 @@ class Inputs:
     tiny_rows: int
     masker: Masker = field(default_factory=lambda: Masker(()))
     refresh: bool = False
+    refreshed_since: float | None = None
+    """With `refresh`: a sample written since this time (the run's start, under xdist) was
+    refreshed by another process of this run, and is read rather than taken again."""
     _samples: dict[str, Sample] = field(default_factory=dict)
     _counts: dict[tuple[str, float, tuple[str, ...]], int] = field(default_factory=dict)
     _lines: dict[str, sampling.FileLine | None] = field(default_factory=dict)
@@ -79,14 +82,24 @@ class Inputs:
         if cached is not None:
             return cached
         source = self.spec(name)
-        if self.refresh or not self.store.exists(file):
+        if self._to_take(file):
             if key and not set(key) <= set(self._whole(source, spark, rung).columns):
                 # Another source of the test without the key column: sample it by rows.
                 return self.sample(name, spark, rung)
-            self._take(source, file, spark, rung, key)
+            # Another process of the run may be taking it too: the second waits, then reads.
+            with self.store.lock(self.store.sample_path(file).name):
+                if self._to_take(file):
+                    self._take(source, file, spark, rung, key)
         sample = self.store.load(file)
         self._samples[file] = sample
         return sample
+
+    def _to_take(self, file: str) -> bool:
+        """Whether the sample must be taken: it is missing, or due a refresh not yet done."""
+        written = self.store.modified_at(file)
+        if written is None:
+            return True
+        return self.refresh and (self.refreshed_since is None or written < self.refreshed_since)
 
     def _whole(self, source: SourceSpec, spark: SparkSession, rung: RungSpec) -> DataFrame:
         """The whole source, read once per session: for json and csv a read infers the schema,

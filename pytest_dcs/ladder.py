@@ -5,6 +5,7 @@ Spark-free. Records are plain dicts so they can ride on pytest reports across xd
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,10 @@ class Ladder:
     def failed_below(self, test: str, level_key: tuple[int, float]) -> str | None:
         ladder = self.tests.get(test)
         return ladder.failed_below(level_key) if ladder else None
+
+    def sort(self, position: Callable[[str], int]) -> None:
+        """Order the tests by `position` of their node id (records arrive in any order)."""
+        self.tests = dict(sorted(self.tests.items(), key=lambda entry: position(entry[0])))
 
     def to_json(self) -> list[dict[str, Any]]:
         return [t.to_json() for t in self.tests.values()]

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from pytest_dcs.guard import job_scope
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
     from pyspark.sql.types import StructType
@@ -295,22 +297,21 @@ class Localizer:
 
     @contextlib.contextmanager
     def _tagged(self, tag: str) -> Iterator[None]:
-        """Tag the re-run's jobs, and cancel them if the budget runs out while they run."""
-        if self._sc is None:
+        """Tag the re-run's jobs (operations, over Spark Connect), and cancel them if the budget
+        runs out while they run."""
+        jobs = job_scope(self.spark, tag)
+        if jobs is None:
             yield
             return
-        sc = self._sc
-        sc.addJobTag(tag)
-        timer = threading.Timer(
-            max(0.0, self._deadline - time.monotonic()), sc.cancelJobsWithTag, (tag,)
-        )
+        jobs.enter()
+        timer = threading.Timer(max(0.0, self._deadline - time.monotonic()), jobs.cancel)
         timer.daemon = True
         timer.start()
         try:
             yield
         finally:
             timer.cancel()
-            sc.removeJobTag(tag)
+            jobs.leave()
 
     def _read_tasks(self, tag: str, tasks: int) -> tuple[set[int], set[int]]:
         """Partitions whose task failed with the original error, and partitions whose task

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_dcs.scaling import net_seconds
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -53,13 +55,15 @@ class Point:
 
 @dataclass(frozen=True)
 class PowerLaw:
-    """t = coefficient * rows ** exponent, fitted by least squares on log-log."""
+    """t = overhead + coefficient * rows ** exponent: the growing part fitted by least squares
+    on log-log, after the fixed overhead, as `pytest_dcs.scaling` judges it."""
 
     exponent: float
     coefficient: float
+    overhead: float = 0.0
 
     def seconds(self, rows: float) -> float:
-        return self.coefficient * rows**self.exponent
+        return self.overhead + self.coefficient * rows**self.exponent
 
 
 def draw_ladder_plot(tests: Sequence[Mapping[str, Any]], path: Path | str) -> None:
@@ -123,16 +127,23 @@ def points_of(test: Mapping[str, Any]) -> list[Point]:
     return points
 
 
-def fit_power_law(points: Sequence[tuple[float, float]]) -> PowerLaw | None:
-    """Least squares of log(seconds) on log(rows); None without two distinct row counts."""
-    logs = [(math.log(r), math.log(s)) for r, s in points if r > 0 and s > 0]
+def fit_power_law(points: Sequence[tuple[float, float]], overhead: float = 0.0) -> PowerLaw | None:
+    """Least squares of log(seconds - overhead) on log(rows), the net seconds kept above the
+    noise floor as `scaling.net_seconds` does; None without two distinct row counts."""
+    logs = [
+        (math.log(r), math.log(net_seconds(s, overhead)) if overhead else math.log(s))
+        for r, s in points
+        if r > 0 and s > 0
+    ]
     if len({x for x, _ in logs}) < 2:
         return None
     mean_x = sum(x for x, _ in logs) / len(logs)
     mean_y = sum(y for _, y in logs) / len(logs)
     spread = sum((x - mean_x) ** 2 for x, _ in logs)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in logs) / spread
-    return PowerLaw(exponent=slope, coefficient=math.exp(mean_y - slope * mean_x))
+    return PowerLaw(
+        exponent=slope, coefficient=math.exp(mean_y - slope * mean_x), overhead=overhead
+    )
 
 
 def _kind(rung: Mapping[str, Any]) -> str:
@@ -156,9 +167,15 @@ def _reported_exponent(test: Mapping[str, Any]) -> float | None:
     return float(values[-1]) if values else None
 
 
+def _overhead(test: Mapping[str, Any]) -> float:
+    """The fixed overhead the plugin subtracted on the highest rung that says."""
+    values = [r["overhead_seconds"] for r in test.get("rungs", []) if r.get("overhead_seconds")]
+    return float(values[-1]) if values else 0.0
+
+
 def _draw_test(axes: Axes, test: Mapping[str, Any]) -> None:
     points = points_of(test)
-    fit = fit_power_law([(p.rows, p.seconds) for p in _fitted(points)])
+    fit = fit_power_law([(p.rows, p.seconds) for p in _fitted(points)], _overhead(test))
     reported = _reported_exponent(test)
     title = _short(str(test.get("nodeid", "?")))
     exponents = []
@@ -215,19 +232,29 @@ def _draw_test(axes: Axes, test: Mapping[str, Any]) -> None:
 def _draw_fit(axes: Axes, fit: PowerLaw, fitted: Sequence[Point], reported: float | None) -> None:
     low, high = min(p.rows for p in fitted), max(p.rows for p in fitted)
     label = f"t ~ rows^{fit.exponent:.2f}"
+    if fit.overhead:
+        label = f"t ~ {fit.overhead:.2g} s + rows^{fit.exponent:.2f}"
     if reported is not None:
         label += f" (reported {reported:.2f})"
-    axes.plot([low, high], [fit.seconds(low), fit.seconds(high)], color="black", label=label)
+    span = _between(low, high)
+    axes.plot(span, [fit.seconds(r) for r in span], color="black", label=label)
     top = max(fitted, key=lambda p: p.rows)
     if top.fraction and 0 < top.fraction < 1:
         full = top.rows / top.fraction
+        span = _between(high, full)
         axes.plot(
-            [high, full],
-            [fit.seconds(high), fit.seconds(full)],
+            span,
+            [fit.seconds(r) for r in span],
             color="black",
             linestyle="--",
             label=f"projected 100%: {fit.seconds(full):.3g} s",
         )
+
+
+def _between(low: float, high: float, steps: int = 24) -> list[float]:
+    """Rows spaced evenly on a log axis (the curve bends where the overhead stops counting)."""
+    ratio = (high / low) ** (1 / steps)
+    return [low * ratio**i for i in range(steps + 1)]
 
 
 def _short(nodeid: str, width: int = 60) -> str:

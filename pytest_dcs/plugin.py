@@ -6,24 +6,37 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from pytest_dcs import hookspecs
+from pytest_dcs import hookspecs, scaling
 from pytest_dcs.engines import EngineConfig, EngineError, Engines
 from pytest_dcs.failures import DcsFailure, Failure, classify, error_token, render_story
-from pytest_dcs.guard import Watchdog, job_scope, job_tag, panic_failure, timeout_failure
+from pytest_dcs.guard import (
+    JobScope,
+    Watchdog,
+    job_scope,
+    job_tag,
+    panic_failure,
+    tagged,
+    timeout_failure,
+)
 from pytest_dcs.inputs import Inputs, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
 from pytest_dcs.masking import Masker
+from pytest_dcs.progress import Progress
 from pytest_dcs.report import build_report, ladder_table, write_report
+from pytest_dcs.results import ResultStore
 from pytest_dcs.rung import RowsSink, Rung
-from pytest_dcs.rungs import RungSpec, build_ladder, rung_below
+from pytest_dcs.rungs import RungSpec, build_ladder, fraction_rung, rung_below
 from pytest_dcs.samplestore import SampleError, SampleStore
 from pytest_dcs.settings import (
     MARKER_USAGE,
@@ -38,6 +51,8 @@ from pytest_dcs.sources import SourceError, SourceSpec, merge_hook_sources, pars
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
+
+    from pytest_dcs.distribute import RunRecords
 
 RUNG_PARAM = "_dcs_rung"
 
@@ -67,6 +82,9 @@ PENDING_KEY = pytest.StashKey[SourceUnreadable]()
 FAILURE_KEY = pytest.StashKey[Failure]()
 BODY_SECONDS_KEY = pytest.StashKey[float]()
 LOCALIZED_KEY = pytest.StashKey["Localized"]()
+TASK_SECONDS_KEY = pytest.StashKey[float]()
+VERDICT_KEY = pytest.StashKey[scaling.Verdict]()
+TIMED_TWICE_KEY = pytest.StashKey[bool]()
 
 
 @dataclass(frozen=True)
@@ -96,12 +114,17 @@ def pytest_configure(config: pytest.Config) -> None:
     session = DcsSession(config, settings, declared)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "dcs-session")
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_dcs import distribute
+
+        distribute.register(config, session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.engines.shutdown()
+        session.remove_run_dir()
 
 
 class DcsSession:
@@ -125,6 +148,35 @@ class DcsSession:
         self.ladder = Ladder()
         self.masker = Masker(settings.mask)
         self._inputs: Inputs | None = None
+        self._run_dir: Path | None = None
+        self._owns_run_dir = False
+        self._plotted = False
+        # Under xdist (see `distribute`): on a worker, the rung records of the other workers and
+        # when the run started; on the controller, each worker's engine starts.
+        self.shared: RunRecords | None = None
+        self.run_started: float | None = None
+        self.worker_sessions: dict[str, dict[str, int]] = {}
+
+    @property
+    def run_dir(self) -> Path:
+        """A folder of this run, shared with xdist workers (given by the controller)."""
+        if self._run_dir is None:
+            given = getattr(self.config, "workerinput", {}).get("dcs_run_dir")
+            if given:
+                self._run_dir = Path(given)
+            else:
+                self._run_dir = Path(tempfile.mkdtemp(prefix="pytest-dcs-run-"))
+                self._owns_run_dir = True
+        return self._run_dir
+
+    def remove_run_dir(self) -> None:
+        if self._owns_run_dir and self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
+
+    @property
+    def results(self) -> ResultStore:
+        return ResultStore(self.run_dir / "results")
 
     # -- sources ----------------------------------------------------------------------------
 
@@ -144,6 +196,7 @@ class DcsSession:
                 tiny_rows=self.settings.tiny_rows,
                 masker=self.masker,
                 refresh=self.settings.refresh_samples,
+                refreshed_since=self.run_started,
             )
         return self._inputs
 
@@ -208,6 +261,11 @@ class DcsSession:
         info = item.stash.get(ITEM_KEY, None)
         if info is None:
             return
+        if self.shared is not None:
+            # Lower rungs of this test may have run on other workers: their failures skip this
+            # one, and their times are the base of its scaling check.
+            for record in self.shared.of_test(info.test):
+                self.ladder.record(record)
         failed = self.ladder.failed_below(info.test, info.param.sort_key)
         if failed is not None:
             pytest.skip(f"rung {failed} failed")
@@ -224,20 +282,20 @@ class DcsSession:
             pyfuncitem.stash[FAILURE_KEY] = Failure("framework", summary, advice=hint)
             pytest.fail(str(pending), pytrace=False)
         # The body runs guarded: its jobs under a tag the watchdog cancels at the timeout.
+        # Its jobs carry a tag: for the task time, and for the watchdog to cancel them.
         timeout = info.param.spec.timeout
-        watchdog = None
-        if timeout is not None:
-            jobs = job_scope(self.engines.current, job_tag(pyfuncitem.nodeid))
-            watchdog = Watchdog(timeout, jobs)
+        jobs = job_scope(self.engines.current, job_tag(pyfuncitem.nodeid))
+        watchdog = Watchdog(timeout, jobs) if timeout is not None else None
         live_before = self.engines.state() == "live"
         error: Exception | None = None
         result = None
         try:
             # Outside the `with`: an interrupt landing just after the body is caught here too.
-            with watchdog or contextlib.nullcontext():
+            with watchdog or tagged(jobs):
                 result = yield
         except Exception as exc:
             error = exc
+        self._task_seconds(pyfuncitem, jobs)
         failure = self._guard_failure(info, live_before, watchdog, error)
         if failure is not None:
             pyfuncitem.stash[FAILURE_KEY] = failure
@@ -246,6 +304,16 @@ class DcsSession:
         if error is not None:
             raise error
         return result
+
+    def _task_seconds(self, item: pytest.Item, jobs: JobScope | None) -> None:
+        if jobs is None or self.engines.state() != "live":
+            return
+        try:
+            seconds = jobs.task_seconds()
+        except Exception:  # the status store is Spark's internals: do without
+            return
+        if seconds is not None:
+            item.stash[TASK_SECONDS_KEY] = seconds
 
     def _guard_failure(
         self,
@@ -266,18 +334,164 @@ class DcsSession:
         return timeout_failure(info.param.rung.name, expiry, lower.name if lower else None)
 
     @pytest.hookimpl(wrapper=True, specname="pytest_pyfunc_call")
-    def pytest_pyfunc_call_localize(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
-        """Time the body; when it fails on executors because of data, find the rows that did it."""
+    def pytest_pyfunc_call_measure(self, pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
+        """Time the body. When it fails on executors because of data, find the rows that did
+        it; when it passes, check its deferred expectations and how its time scales."""
         began = time.perf_counter()
         try:
-            return (yield)
+            with self._progress(pyfuncitem):
+                result = yield
         except Exception as exc:
             seconds = time.perf_counter() - began
             pyfuncitem.stash[BODY_SECONDS_KEY] = seconds
             self._localize(pyfuncitem, exc, seconds)
             raise
-        finally:
-            pyfuncitem.stash.setdefault(BODY_SECONDS_KEY, time.perf_counter() - began)
+        seconds = time.perf_counter() - began
+        pyfuncitem.stash[BODY_SECONDS_KEY] = seconds
+        info = pyfuncitem.stash.get(ITEM_KEY, None)
+        rung = pyfuncitem.stash.get(RUNG_KEY, None)
+        if info is not None and rung is not None:
+            rung.finish()
+            if self._times_twice(info):
+                again = self._time_again(pyfuncitem, rung)
+                if again is not None and again < seconds:
+                    seconds = pyfuncitem.stash[BODY_SECONDS_KEY] = again
+                pyfuncitem.stash[TIMED_TWICE_KEY] = True
+            self._check_scaling(pyfuncitem, info, rung, seconds)
+        return result
+
+    def _progress(self, item: pytest.Item) -> contextlib.AbstractContextManager[object]:
+        """A line on the terminal when the body runs long (not on xdist workers: no terminal)."""
+        info = item.stash.get(ITEM_KEY, None)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if info is None or reporter is None or hasattr(self.config, "workerinput"):
+            return contextlib.nullcontext()
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        rung = item.stash.get(RUNG_KEY, None)
+
+        def write(line: str) -> None:
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                reporter.ensure_newline()
+                reporter.write_line(line)
+
+        label = f"{info.test.rsplit('::', 1)[-1]} {info.param.rung.name}"
+        return Progress(label, rung.rows if rung is not None else None, write)
+
+    def _times_twice(self, info: ItemInfo) -> bool:
+        """Whether this rung's warm time is needed: at `distributed` (the fixed overhead) and at
+        the first fraction rung (the base of the first exponent), when a fraction rung follows.
+
+        The first run of a plan on an engine compiles its code and starts its Python workers;
+        the rungs above reuse both, so a cold time there would look like fixed cost or growth.
+        """
+        rung, fractions = info.param.rung, info.param.spec.fractions
+        if rung.kind == "distributed":
+            above = fractions[:1]
+        elif rung.kind == "fraction" and fractions and rung.fraction == fractions[0]:
+            above = fractions[1:2]
+        else:
+            return False
+        cap = self.settings.max_rung
+        return bool(above) and (cap is None or cap.allows(fraction_rung(above[0])))
+
+    def _check_scaling(
+        self, item: pytest.Function, info: ItemInfo, rung: Rung, seconds: float
+    ) -> None:
+        """Judge a passed fraction rung's time against the rungs below it (`scaling`)."""
+        __tracebackhide__ = True
+        spec, fraction = info.param.spec, info.param.rung.fraction
+        if fraction is None or rung.rows is None:
+            return
+        overhead, previous = self._scaling_base(info, seconds)
+        point = scaling.Point(rung.name, rung.rows, seconds)
+
+        def judge(at: scaling.Point, overhead: float) -> scaling.Verdict:
+            return scaling.judge(
+                at,
+                fraction,
+                previous,
+                overhead,
+                max_exponent=spec.max_exponent,
+                budget=self.settings.budget,
+            )
+
+        verdict = judge(point, overhead)
+        if verdict.failed:
+            # One slow run on a busy machine is not a verdict: time the body once more, and once
+            # on the tiny sample (the overhead, now), and keep the faster of each, as
+            # benchmarks do.
+            again = self._time_again(item, rung)
+            if again is not None and again < seconds:
+                item.stash[BODY_SECONDS_KEY] = again
+                point = scaling.Point(rung.name, rung.rows, again)
+            tiny = self._time_tiny(item, info, rung)
+            if tiny is not None:
+                overhead = min(overhead, tiny)
+            verdict = judge(point, overhead)
+        item.stash[VERDICT_KEY] = verdict
+        if verdict.problem is not None:
+            raise DcsFailure("slowdown", verdict.problem, advice=scaling.SLOWDOWN_ADVICE)
+
+    def _time_tiny(self, item: pytest.Function, info: ItemInfo, rung: Rung) -> float | None:
+        """The body's time on the tiny sample in many partitions, on this rung's engine: the
+        `distributed` rung's input, measured again."""
+        spec = info.param.spec
+        if spec.source is None:
+            return None
+        try:
+            tiny, _ = self.inputs.read(
+                spec.source, build_ladder(())[1], rung.spark, spec.sample_key
+            )
+        except Exception:
+            return None
+        began = time.perf_counter()
+        try:
+            with rung.replaced(tiny):
+                _call_body(item, tiny)
+        except Exception:
+            return None
+        return time.perf_counter() - began
+
+    def _scaling_base(self, info: ItemInfo, seconds: float) -> tuple[float, scaling.Point | None]:
+        """The fixed overhead and the passed fraction rung just below this one.
+
+        The overhead is the tiny `distributed` rung's time (same engine, next to no rows), but
+        never more than a fraction rung's time (`seconds` is this rung's): those include it, so
+        a tiny rung slowed by the machine cannot hide a fraction rung's growth.
+        """
+        test = self.ladder.tests.get(info.test)
+        records = sorted(
+            (r for r in (test.rungs.values() if test else ()) if r["outcome"] == "passed"),
+            key=lambda r: tuple(r["_key"]),
+        )
+        below = [r for r in records if tuple(r["_key"]) < info.param.sort_key]
+        overhead = 0.0
+        for wanted in ("distributed", "local"):
+            tiny = [r for r in below if r["rung"] == wanted and r.get("seconds") is not None]
+            if tiny:
+                overhead = float(tiny[0]["seconds"])
+                break
+        fractions = [
+            r
+            for r in below
+            if r.get("fraction") is not None and r.get("rows") and r.get("seconds") is not None
+        ]
+        previous = None
+        if fractions:
+            last = fractions[-1]
+            previous = scaling.Point(last["rung"], int(last["rows"]), float(last["seconds"]))
+        overhead = min([overhead, seconds, *(float(r["seconds"]) for r in fractions)])
+        return overhead, previous
+
+    def _time_again(self, item: pytest.Function, rung: Rung) -> float | None:
+        """Run the body once more on the same input; its time, or None if it failed."""
+        began = time.perf_counter()
+        try:
+            with rung.replaced(rung.input):
+                _call_body(item, rung.input)
+        except Exception:
+            return None
+        return time.perf_counter() - began
 
     def _localize(self, item: pytest.Function, exc: Exception, seconds: float) -> None:
         from pytest_dcs.localize import Localizer
@@ -333,6 +547,7 @@ class DcsSession:
             record, failure = self._record(item, info, report, call)
             # A plain attribute travels with the report to the xdist controller.
             report.__dict__["dcs_rung"] = record
+            _junit_properties(item, record)
             if failure is not None:
                 # The short story first; the full trace stays in the JSON report (and at -vv).
                 verbose = self.config.get_verbosity() >= 2
@@ -364,16 +579,29 @@ class DcsSession:
                 failure.advice = _driver_import_note(failure.module) + failure.advice
         elif report.skipped and isinstance(report.longrepr, tuple):
             reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        verdict = item.stash.get(VERDICT_KEY, None)
+        task_seconds = item.stash.get(TASK_SECONDS_KEY, None)
+        ran = report.when == "call"
         return {
             "rung": info.param.rung.name,
             "outcome": outcome,
-            "seconds": round(item.stash.get(BODY_SECONDS_KEY, report.duration), 4)
-            if report.when == "call"
-            else None,
+            "seconds": round(item.stash.get(BODY_SECONDS_KEY, report.duration), 4) if ran else None,
             "rows": rung.rows if rung is not None else None,
             "fraction": info.param.rung.fraction,
-            "exponent": None,
+            "exponent": None
+            if verdict is None or verdict.exponent is None
+            else round(verdict.exponent, 3),
             "failure": failure.to_json() if failure else None,
+            "task_seconds": round(task_seconds, 3) if ran and task_seconds is not None else None,
+            "overhead_seconds": round(verdict.overhead, 4) if verdict is not None else None,
+            "timed_twice": item.stash.get(TIMED_TWICE_KEY, False),
+            "projected_seconds": round(verdict.projected, 2)
+            if verdict is not None and verdict.projected is not None
+            else None,
+            "observations": _safely(rung.observations) if rung is not None else {},
+            "skew": dict(rung.skew) if rung is not None else {},
+            "parity": rung.parity if rung is not None else None,
+            "warnings": list(rung.warnings) if rung is not None else [],
             "reason": reason,
             "_test": info.test,
             "_source": info.param.spec.source,
@@ -391,7 +619,7 @@ class DcsSession:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         document = build_report(
             self.ladder.to_json(),
-            sessions={worker: dict(self.engines.starts)},
+            sessions=self.worker_sessions or {worker: dict(self.engines.starts)},
             deselected=self.ladder.deselected,
         )
         self.config.hook.pytest_dcs_report(config=self.config, report=document)
@@ -408,13 +636,26 @@ class DcsSession:
             terminalreporter.write_line(
                 f"{self.ladder.deselected} rung(s) above --dcs-max-rung={cap.text} deselected"
             )
+        warnings = _plan_warnings(self.ladder.to_json())
+        if warnings:
+            terminalreporter.write_sep("-", "dcs plan warnings")
+            for line in warnings:
+                terminalreporter.write_line(line, yellow=True)
         if self.settings.report_path is not None:
             terminalreporter.write_line(f"ladder report: {self.settings.report_path}")
+        if self.settings.plot_path is not None and self._plotted:
+            terminalreporter.write_line(f"ladder plot: {self.settings.plot_path}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or self.settings.report_path is None:
+        if hasattr(self.config, "workerinput"):
             return
-        write_report(self.settings.report_path, self.report_document())
+        if self.settings.report_path is not None:
+            write_report(self.settings.report_path, self.report_document())
+        if self.settings.plot_path is not None and self.ladder.tests:
+            from pytest_dcs.plot import draw_ladder_plot
+
+            draw_ladder_plot(self.ladder.to_json(), self.settings.plot_path)
+            self._plotted = True
 
     # -- fixtures' helpers ------------------------------------------------------------------
 
@@ -440,7 +681,17 @@ class DcsSession:
             except SampleError as exc:
                 pytest.fail(str(exc), pytrace=False)
 
-        rung = Rung(info.param.rung, spark, reader, spec.source, self._sink(info), spec.capture)
+        rung = Rung(
+            info.param.rung,
+            spark,
+            reader,
+            spec.source,
+            self._sink(info),
+            spec.capture,
+            test=info.test,
+            results=self.results,
+            strict_plan=self.settings.strict_plan,
+        )
         item.stash[RUNG_KEY] = rung
         return rung
 
@@ -482,12 +733,35 @@ class DcsSession:
         return sink
 
 
-def _call_body(item: pytest.Function, scaled: DataFrame) -> None:
+def _call_body(item: pytest.Function, scaled: DataFrame | None) -> None:
     """Run the test function again with its fixtures, `scaled` replaced (as pytest calls it)."""
     funcargs = dict(item.funcargs)
-    if "scaled" in funcargs:
+    if "scaled" in funcargs and scaled is not None:
         funcargs["scaled"] = scaled
     item.obj(**{name: funcargs[name] for name in item._fixtureinfo.argnames})
+
+
+def _safely(read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """What a rung read from a session that may have died under it ({} then)."""
+    try:
+        return read()
+    except Exception:
+        return {}
+
+
+def _junit_properties(item: pytest.Item, record: RungRecord) -> None:
+    """Per-rung facts as JUnit XML properties (`--junitxml`), read from the teardown report."""
+    failure = record.get("failure") or {}
+    facts = {
+        "dcs_rung": record["rung"],
+        "dcs_outcome": record["outcome"],
+        "dcs_rows": record.get("rows"),
+        "dcs_seconds": record.get("seconds"),
+        "dcs_task_seconds": record.get("task_seconds"),
+        "dcs_exponent": record.get("exponent"),
+        "dcs_kind": failure.get("kind"),
+    }
+    item.user_properties.extend((k, v) for k, v in facts.items() if v is not None)
 
 
 def _driver_import_note(module: str) -> str:
@@ -495,6 +769,19 @@ def _driver_import_note(module: str) -> str:
     loaded = sys.modules.get(module) or sys.modules.get(module.split(".")[0])
     path = getattr(loaded, "__file__", None)
     return f"{module!r} imports on the driver from {path}; " if path else ""
+
+
+def _plan_warnings(tests: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per test and plan warning, with the rungs it was seen at."""
+    lines = []
+    for test in tests:
+        seen: dict[str, list[str]] = {}
+        for record in test["rungs"]:
+            for warning in record.get("warnings") or ():
+                seen.setdefault(warning, []).append(record["rung"])
+        for warning, rungs in seen.items():
+            lines.append(f"{test['nodeid']}: {warning} (at {', '.join(rungs)})")
+    return lines
 
 
 def _rung_param(item: pytest.Item) -> RungParam | None:

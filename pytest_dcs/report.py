@@ -51,8 +51,9 @@ def _note(rung: Mapping[str, Any], width: int = 70) -> str:
 
 
 def ladder_table(tests: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per rung, grouped by test: outcome, seconds, rows, exponent, kind and a note."""
-    header = ("test", "rung", "outcome", "seconds", "rows", "exp", "kind", "note")
+    """One line per rung, grouped by test: outcome, the body's seconds, the executors' task
+    seconds, input rows, the exponent of time in rows, failure kind and a note."""
+    header = ("test", "rung", "outcome", "seconds", "task s", "rows", "exp", "kind", "note")
     lines = [header]
     for test in tests:
         for index, rung in enumerate(test["rungs"]):
@@ -62,6 +63,7 @@ def ladder_table(tests: Sequence[Mapping[str, Any]]) -> list[str]:
                     rung["rung"],
                     rung["outcome"],
                     _seconds(rung.get("seconds")),
+                    _seconds(rung.get("task_seconds")),
                     _rows(rung.get("rows")),
                     _exponent(rung.get("exponent")),
                     (rung.get("failure") or {}).get("kind", ""),
@@ -69,7 +71,7 @@ def ladder_table(tests: Sequence[Mapping[str, Any]]) -> list[str]:
                 )
             )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    right = {3, 4, 5}
+    right = {3, 4, 5, 6}
     return [
         "  ".join(
             cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])

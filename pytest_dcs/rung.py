@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_dcs import checks
 from pytest_dcs.failures import DcsFailure
+from pytest_dcs.results import MAX_KEPT_ROWS, KeptResult, ResultStore
 from pytest_dcs.rungs import RungKind, RungSpec
 
 if TYPE_CHECKING:
@@ -22,6 +25,37 @@ DATA_ADVICE = (
     "these rows are the variance the code does not handle; fix the code for them "
     "(they are replayed at the local rung from now on when they are rows of the source)"
 )
+
+
+PARITY_ADVICE = (
+    "the same input gave different outputs in 1 partition (local) and in many (distributed): "
+    "the result depends on row order or partitioning"
+)
+CONTROL_FLOW_ADVICE = (
+    "the data does not follow the branch you expected; look at the rows of the branch "
+    "(df.where(condition)) and fix the code or the expectation"
+)
+SKEW_ADVICE = (
+    "a few keys hold most rows, so one task does most of the work (and a join on the key "
+    "multiplies them): filter or handle placeholder keys ('MISSING', '', null) apart, or salt "
+    "the key before joining or aggregating"
+)
+PLAN_ADVICE = (
+    "join on an equality of keys so Spark can hash or sort-merge the sides, or make the small "
+    "side explicit with a broadcast of a bounded table"
+)
+# Relative and absolute tolerance for floating-point values in parity comparisons.
+PARITY_REL_TOL = 1e-9
+PARITY_ABS_TOL = 1e-12
+
+
+@dataclass
+class Share:
+    """An `expect_share` waiting for its observed DataFrame to be computed."""
+
+    name: str
+    at_most: float | None
+    at_least: float | None
 
 
 def _discard(
@@ -46,8 +80,15 @@ class Rung:
         default_source: str | None,
         sink: RowsSink,
         capture_limit: int,
+        *,
+        test: str = "",
+        results: ResultStore | None = None,
+        strict_plan: bool = False,
     ) -> None:
         self._spec = spec
+        self._test = test
+        self._results = results
+        self._strict_plan = strict_plan
         self._spark = spark
         self._reader = reader
         self._default_source = default_source
@@ -58,6 +99,20 @@ class Rung:
         self.input: DataFrame | None = None
         """The marker's source as this rung read it (what `scaled` is)."""
         self._replacement: DataFrame | None = None
+        self._rerunning = False
+        self.warnings: list[str] = []
+        """Plan warnings of the DataFrames passed to `result`."""
+        self.skew: dict[str, dict[str, Any]] = {}
+        """What `expect_skew` measured, by key."""
+        self.parity: dict[str, Any] | None = None
+        """What the parity check compared (rows per side, differing rows), at `distributed`."""
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """Forget what a run of the body registered (before the body is run again)."""
+        self._observed: dict[str, checks.Observed] = {}
+        self._shares: list[Share] = []
+        self._result_count = 0
 
     @property
     def name(self) -> str:
@@ -87,15 +142,18 @@ class Rung:
         return df
 
     @contextlib.contextmanager
-    def replaced(self, subset: DataFrame) -> Iterator[None]:
-        """While localizing: the marker's source reads as `subset`, and failing expectations
-        neither capture nor report rows."""
+    def replaced(self, subset: DataFrame | None) -> Iterator[None]:
+        """While the plugin re-runs the body (localizing, timing): the marker's source reads as
+        `subset` (None: as before), and failing expectations neither capture nor report rows."""
         self._replacement, sink = subset, self._sink
         self._sink = _discard
+        self._rerunning = True
+        self._fresh()
         try:
             yield
         finally:
             self._replacement, self._sink = None, sink
+            self._rerunning = False
 
     def expect_rows(self, df: DataFrame, condition: Column, name: str | None = None) -> None:
         """Fail as ``data`` unless every row of ``df`` satisfies ``condition``.
@@ -142,6 +200,238 @@ class Rung:
             summary = summary.replace(" on ", " on at least ")
         self._fail(df, [row for row, _ in found], f"{summary}: {'; '.join(errors[:3])}")
 
+    # -- results: parity and plans --------------------------------------------------------
+
+    def result(self, df: DataFrame, name: str | None = None) -> DataFrame:
+        """Register ``df`` as an output of the test and return it.
+
+        Its plan is checked for joins that compare every row with every row (a warning, or a
+        ``slowdown`` failure with ``--dcs-strict-plan``). At ``local`` its rows are kept; at
+        ``distributed`` (same input, many partitions) the rows are compared with them, order
+        ignored and floats approximately, and a difference fails as ``parity``. Name results
+        when a test registers several, or rely on the order of the calls.
+        """
+        __tracebackhide__ = True
+        self._result_count += 1
+        label = name or f"result {self._result_count}"
+        self._check_plan(df, label)
+        if self._rerunning or self._results is None:
+            return df
+        if self.kind == "local":
+            self._results.put(self._test, label, _keep(df))
+        elif self.kind == "distributed":
+            self._compare(df, label)
+        return df
+
+    def _check_plan(self, df: DataFrame, label: str) -> None:
+        __tracebackhide__ = True
+        for join in checks.every_row_joins(df):
+            warning = f"{label} compares every row with every row: {join}"
+            if self._strict_plan:
+                raise DcsFailure("slowdown", warning + " (--dcs-strict-plan)", advice=PLAN_ADVICE)
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+
+    def _compare(self, df: DataFrame, label: str) -> None:
+        __tracebackhide__ = True
+        from pytest_dcs.rowdiff import diff_rows
+
+        assert self._results is not None
+        local = self._results.get(self._test, label)
+        if local is None:
+            self.parity = {"result": label, "compared": False, "note": "no local output kept"}
+            return
+        mine = _keep(df)
+        if local.rows is None or mine.rows is None:
+            self.parity = {
+                "result": label,
+                "compared": False,
+                "note": f"output larger than {MAX_KEPT_ROWS:,} rows at a tiny rung",
+            }
+            return
+        if (local.columns, local.schema) != (mine.columns, mine.schema):
+            raise DcsFailure(
+                "parity",
+                f"{label} has schema {mine.schema} at distributed, {local.schema} at local",
+                advice=PARITY_ADVICE,
+            )
+        diff = diff_rows(
+            local.rows,
+            mine.rows,
+            list(mine.columns),
+            rel_tol=PARITY_REL_TOL,
+            abs_tol=PARITY_ABS_TOL,
+        )
+        differing = diff.differing
+        self.parity = {
+            "result": label,
+            "compared": True,
+            "local_rows": len(local.rows),
+            "distributed_rows": len(mine.rows),
+            "differing_rows": differing,
+        }
+        if not differing:
+            return
+        hints = checks.order_hints(df)
+        if not hints and _floats_differ(mine, diff):
+            hints = [checks.FLOAT_HINT]
+        raise DcsFailure(
+            "parity",
+            f"{label} differs between local and distributed on the same input: "
+            f"{diff.only_expected_count} row(s) only at local, {diff.only_actual_count} only at "
+            "distributed",
+            offending_rows=[
+                *(
+                    {"side": "local", **dict(zip(mine.columns, r, strict=True))}
+                    for r in diff.only_expected[: self._limit]
+                ),
+                *(
+                    {"side": "distributed", **dict(zip(mine.columns, r, strict=True))}
+                    for r in diff.only_actual[: self._limit]
+                ),
+            ],
+            diff=diff.render(left_label="local", right_label="distributed", limit=self._limit),
+            advice=PARITY_ADVICE + "; " + "; ".join(hints or [checks.GENERIC_HINT]),
+        )
+
+    # -- control flow -----------------------------------------------------------------------
+
+    def observe(self, df: DataFrame, **conditions: Column | str) -> DataFrame:
+        """Count rows per named condition when the returned DataFrame is computed.
+
+        ``rung.observe(df, no_exp=F.col("exp").isNull())`` returns ``df`` with the counts
+        attached (a DataFrame observation: no extra job); use the returned DataFrame. Read the
+        counts with `expect_share`; they appear in the report per rung.
+        """
+        __tracebackhide__ = True
+        if not conditions:
+            raise TypeError("rung.observe(df, name=condition, ...) needs at least one condition")
+        twice = sorted(set(conditions) & set(self._observed))
+        if twice:
+            raise ValueError(f"rung.observe: condition(s) {twice} are observed already")
+        label = f"dcs_{self.name}_{len(self._observed)}".replace(".", "_")
+        observed_df, observed = checks.observe(df, label, dict(conditions))
+        for condition in conditions:
+            self._observed[condition] = observed
+        return observed_df
+
+    def expect_share(
+        self, name: str, *, at_most: float | None = None, at_least: float | None = None
+    ) -> None:
+        """Fail as ``control_flow`` unless the share of observed rows meeting condition
+        ``name`` is within the bounds (fractions, 0..1).
+
+        Checked at once when the observed DataFrame has been computed, else when the body ends.
+        """
+        __tracebackhide__ = True
+        for bound, value in (("at_most", at_most), ("at_least", at_least)):
+            if value is not None and not (isinstance(value, int | float) and 0 <= value <= 1):
+                raise ValueError(
+                    f"rung.expect_share({name!r}, {bound}={value!r}): give a share between 0 "
+                    "and 1 (0.05 for 5%)"
+                )
+        if at_most is None and at_least is None:
+            raise TypeError(f"rung.expect_share({name!r}) needs at_most= or at_least=")
+        if at_most is not None and at_least is not None and at_least > at_most:
+            raise ValueError(f"rung.expect_share({name!r}): at_least is above at_most")
+        if name not in self._observed:
+            known = ", ".join(sorted(self._observed)) or "none"
+            raise ValueError(
+                f"rung.expect_share({name!r}): no condition of that name was observed "
+                f"(observed: {known}); call rung.observe(df, {name}=condition) first"
+            )
+        share = Share(name, at_most, at_least)
+        if self._observed[name].ready():
+            self._check_share(share)
+        else:
+            self._shares.append(share)
+
+    def finish(self) -> None:
+        """Check the `expect_share` calls whose DataFrames were computed after the call."""
+        __tracebackhide__ = True
+        pending, self._shares = self._shares, []
+        for share in pending:
+            if not self._observed[share.name].ready():
+                raise DcsFailure(
+                    "assertion",
+                    f"rung.expect_share({share.name!r}): the DataFrame returned by rung.observe "
+                    "was never computed; run an action on it (count, write, collect) or pass "
+                    "it to rung.result",
+                )
+            self._check_share(share)
+
+    def _check_share(self, share: Share) -> None:
+        __tracebackhide__ = True
+        observed = self._observed[share.name]
+        rows, count = observed.rows or 0, observed.counts[share.name]
+        value = count / rows if rows else 0.0
+        wrong = None
+        if share.at_most is not None and value > share.at_most:
+            expected = "should be rare" if share.at_most <= 0.1 else "should be at most"
+            wrong = f"{expected} (at most {share.at_most:.1%})"
+        elif share.at_least is not None and value < share.at_least:
+            expected = "should be common" if share.at_least >= 0.9 else "should be at least"
+            wrong = f"{expected} (at least {share.at_least:.1%})"
+        if wrong is None:
+            return
+        raise DcsFailure(
+            "control_flow",
+            f"{share.name!r} {wrong}, is {value:.1%} ({count:,} of {rows:,} rows)",
+            advice=CONTROL_FLOW_ADVICE,
+        )
+
+    def observations(self) -> dict[str, dict[str, Any]]:
+        """Counts per observed condition whose DataFrame was computed: rows, count, share."""
+        out = {}
+        for name, observed in self._observed.items():
+            if observed.ready():
+                rows = observed.rows or 0
+                count = observed.counts[name]
+                out[name] = {
+                    "count": count,
+                    "rows": rows,
+                    "share": round(count / rows, 6) if rows else None,
+                }
+        return out
+
+    # -- skew -------------------------------------------------------------------------------
+
+    def expect_skew(
+        self, df: DataFrame, key: str | Sequence[str], *, max_ratio: float, top: int = 5
+    ) -> None:
+        """Fail as ``data`` when the heaviest key of ``df`` has more than ``max_ratio`` times
+        the rows of the median key, listing the ``top`` heaviest keys with their share."""
+        __tracebackhide__ = True
+        keys = (key,) if isinstance(key, str) else tuple(key)
+        if not keys:
+            raise TypeError("rung.expect_skew(df, key, max_ratio=...) needs a key column")
+        missing = [k for k in keys if k not in df.columns]
+        if missing:
+            raise ValueError(
+                f"rung.expect_skew: no column {', '.join(map(repr, missing))} in the DataFrame "
+                f"(columns: {', '.join(df.columns)})"
+            )
+        if not isinstance(max_ratio, int | float) or max_ratio < 1:
+            raise ValueError(
+                f"rung.expect_skew(max_ratio={max_ratio!r}): give the largest allowed ratio of "
+                "the heaviest key's rows to the median key's, at least 1 (e.g. 10)"
+            )
+        found = checks.skew(df, keys, max(top, 1))
+        self.skew[", ".join(keys)] = found.to_json()
+        if found.ratio <= max_ratio:
+            return
+        heaviest = found.top[0]
+        value = ", ".join(repr(v) for v in heaviest[0])
+        raise DcsFailure(
+            "data",
+            f"key {', '.join(keys)} is skewed: {value} has {heaviest[1]:,} of "
+            f"{found.total_rows:,} rows ({heaviest[1] / max(found.total_rows, 1):.1%}), "
+            f"{found.ratio:,.1f}x the median key's {found.median:g} (max_ratio {max_ratio:g}; "
+            f"{found.distinct_keys:,} keys)",
+            offending_rows=found.records(),
+            advice=SKEW_ADVICE,
+        )
+
     def _fail(self, df: DataFrame, rows: Sequence[Row], summary: str) -> None:
         __tracebackhide__ = True
         records, captured_to, summary = self._sink(df, rows, summary)
@@ -151,3 +441,22 @@ class Rung:
 
     def __repr__(self) -> str:
         return f"<Rung {self.name}>"
+
+
+def _keep(df: DataFrame) -> KeptResult:
+    rows = df.limit(MAX_KEPT_ROWS + 1).collect()
+    kept = [tuple(r) for r in rows] if len(rows) <= MAX_KEPT_ROWS else None
+    types = tuple(f.dataType.simpleString() for f in df.schema.fields)
+    return KeptResult(tuple(df.columns), df.schema.simpleString(), kept, types)
+
+
+def _floats_differ(kept: KeptResult, diff: Any) -> bool:
+    """Whether the differing rows pair up when their floating-point columns are left out."""
+    plain = [i for i, t in enumerate(kept.types) if t not in ("double", "float")]
+    if len(plain) == len(kept.types):
+        return False
+
+    def keys(rows: Sequence[tuple[Any, ...]]) -> list[str]:
+        return sorted(repr(tuple(r[i] for i in plain)) for r in rows)
+
+    return keys(diff.only_expected) == keys(diff.only_actual)

@@ -6,6 +6,7 @@ Spark-free: plain functions over plain data.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -34,6 +35,11 @@ class RungSpec:
         """The engine this rung runs on: only `local` runs in-process."""
         return "local" if self.kind == "local" else "cluster"
 
+    @property
+    def sort_key(self) -> tuple[int, float]:
+        """The climbing order as a comparable key, fractions of all tests interleaved."""
+        return (self.level, self.fraction or 0.0)
+
 
 LOCAL = RungSpec(level=0, fraction=None, name="local", kind="local")
 DISTRIBUTED = RungSpec(level=1, fraction=None, name="distributed", kind="distributed")
@@ -47,6 +53,21 @@ def rung_id(fraction: float) -> str:
 
 def fraction_rung(fraction: float) -> RungSpec:
     return RungSpec(level=2, fraction=fraction, name=rung_id(fraction), kind="fraction")
+
+
+_FRACTION_ID = re.compile(r"\d+(?:\.\d+)?pct")
+
+
+def parse_rung_id(text: str) -> RungSpec | None:
+    """The rung whose id is exactly `text` (`local`, `distributed`, `1pct`), else None."""
+    if text in (LOCAL.name, DISTRIBUTED.name):
+        return LOCAL if text == LOCAL.name else DISTRIBUTED
+    if not _FRACTION_ID.fullmatch(text):
+        return None
+    fraction = float(f"{text[:-3]}e-2")  # the nearest float to the written value, as a marker's
+    if not 0 < fraction <= 1 or rung_id(fraction) != text:
+        return None
+    return fraction_rung(fraction)
 
 
 def check_fractions(values: Iterable[object]) -> tuple[float, ...]:

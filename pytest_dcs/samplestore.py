@@ -10,19 +10,25 @@ NaN and infinities as strings.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import types as T
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; processes there do not wait for each other
+    fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
 FORGET_HINT = "--dcs-forget-captured"
@@ -238,6 +244,27 @@ class SampleStore:
     def exists(self, source: str) -> bool:
         return self.sample_path(source).exists()
 
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the lock of file `name` (a lock file beside it) while it is taken or appended to.
+
+        Processes of one run (xdist workers) that need the same file wait for each other, so a
+        sample taken for the first time is taken once, and capture files lose no rows.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._write_ignore_locks()
+        with open(self.root / f".{name}.lock", "a", encoding="utf-8") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
+
+    def modified_at(self, source: str) -> float | None:
+        """When the sample file was last written (epoch seconds), None if there is none."""
+        try:
+            return self.sample_path(source).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def save(
         self,
         source: str,
@@ -306,6 +333,16 @@ class SampleStore:
     ) -> tuple[Path, int]:
         """Append rows not captured before, each with where it came from; returns (path, added)."""
         check_schema(schema)
+        with self.lock(self.captured_path(source).name):
+            return self._add_captured(source, schema, rows, provenance)
+
+    def _add_captured(
+        self,
+        source: str,
+        schema: T.StructType,
+        rows: Sequence[Sequence[Any]],
+        provenance: Mapping[str, Any],
+    ) -> tuple[Path, int]:
         path = self.captured_path(source)
         existing = self.load_captured(source, schema)
         if path.exists():
@@ -340,3 +377,9 @@ class SampleStore:
         marker = self.root / ".gitattributes"
         if not marker.exists():
             atomic_write(marker, "*.jsonl text diff\n")
+
+    def _write_ignore_locks(self) -> None:
+        # Samples are committed; the lock files beside them are not.
+        ignore = self.root / ".gitignore"
+        if not ignore.exists():
+            atomic_write(ignore, ".*.lock\n")

@@ -111,7 +111,17 @@ def add_options(parser: pytest.Parser) -> None:
         "--dcs-report", metavar="PATH", default=None, help="write the ladder as JSON to PATH"
     )
     group.addoption(
-        "--dcs-plot", metavar="PATH", default=None, help="draw time against rows to PATH (PNG)"
+        "--dcs-plot",
+        metavar="PATH",
+        default=None,
+        help="draw time against rows, per test, to PATH (PNG; needs pytest-dcs[plot])",
+    )
+    group.addoption(
+        "--dcs-strict-plan",
+        action="store_true",
+        default=False,
+        help="fail (as slowdown) results whose plan compares every row with every row, "
+        "instead of warning",
     )
     for name, (kind, help_text, default) in INI_OPTIONS.items():
         parser.addini(name, help_text, type=kind, default=default)
@@ -172,6 +182,7 @@ class Settings:
     forget_captured: bool
     report_path: Path | None
     plot_path: Path | None
+    strict_plan: bool
     source_lines: tuple[str, ...]
 
 
@@ -229,6 +240,25 @@ def ship_paths(config: pytest.Config) -> tuple[Path, ...]:
             ) from None
         paths.append(path)
     return tuple(paths)
+
+
+def _plot_path(config: pytest.Config) -> Path | None:
+    value = config.getoption("dcs_plot")
+    if not value:
+        return None
+    path = Path(value).resolve()
+    if path.suffix.lower() != ".png":
+        raise pytest.UsageError(
+            f"Invalid --dcs-plot={value}: the picture is a PNG; name a .png file."
+        )
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError(
+            f"--dcs-plot={value} needs matplotlib, which is not installed: "
+            "pip install 'pytest-dcs[plot]' (or leave out --dcs-plot)."
+        ) from None
+    return path
 
 
 def load_settings(config: pytest.Config) -> Settings:
@@ -292,7 +322,8 @@ def load_settings(config: pytest.Config) -> Settings:
         refresh_samples=bool(config.getoption("dcs_refresh_samples")),
         forget_captured=bool(config.getoption("dcs_forget_captured")),
         report_path=_path("dcs_report"),
-        plot_path=_path("dcs_plot"),
+        plot_path=_plot_path(config),
+        strict_plan=bool(config.getoption("dcs_strict_plan")),
         source_lines=tuple(config.getini("dcs_sources")),
     )
 

@@ -116,6 +116,15 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "java_task_failure": ("data", "spark_task_failed"),
     "sql_parse_error": ("assertion", "sql_parse_error"),
     "pyspark_not_column": ("assertion", "pyspark_usage"),
+    "connect_udf_attribute_error": ("data", "python_worker_error"),
+    "connect_module_missing": ("framework", "executor_import"),
+    "connect_rdd": ("framework", "connect_unsupported"),
+    "connect_spark_context": ("framework", "connect_unsupported"),
+    "connect_classic_udf": ("framework", "classic_object_on_connect"),
+    "connect_classic_column": ("framework", "classic_column_on_connect"),
+    "connect_unresolved_column": ("data", "analysis_error"),
+    "connect_divide_by_zero": ("data", "sql_runtime_error"),
+    "connect_operation_interrupted": ("timeout", "job_cancelled"),
 }
 # Signatures exercised below on a link of a captured chain, an edited capture, or a plain
 # Python exception, rather than on a whole file.
@@ -736,6 +745,62 @@ def test_chained_worker_error_reports_the_last_one() -> None:
     assert "KeyError: 'client'" in worker.text
     assert worker.user_frame is not None
     assert worker.user_frame.where() == "telemetry.py:42 in parse"
+
+
+# -- Spark Connect --------------------------------------------------------------------------
+
+
+def test_connect_udf_error_trace_ends_before_the_sqlstate() -> None:
+    failure = failure_of("connect_udf_attribute_error")
+    assert failure.summary == "AttributeError: 'NoneType' object has no attribute 'upper'"
+    assert failure.where == "capture.py:43 in <lambda>"
+    assert failure.python_trace.endswith(
+        "AttributeError: 'NoneType' object has no attribute 'upper'"
+    )
+
+
+def test_connect_module_missing_names_the_module() -> None:
+    failure = failure_of("connect_module_missing")
+    assert failure.summary == "executors cannot import module 'unshipped_cap'"
+    assert failure.module == "unshipped_cap"
+
+
+@pytest.mark.parametrize(
+    ("name", "summary"),
+    [
+        (
+            "connect_rdd",
+            "not available over Spark Connect: [NOT_IMPLEMENTED] rdd is not implemented.",
+        ),
+        (
+            "connect_spark_context",
+            "not available over Spark Connect: [JVM_ATTRIBUTE_NOT_SUPPORTED] Attribute "
+            "`sparkContext` is not supported in Spark Connect as it depends on the JVM.",
+        ),
+    ],
+)
+def test_what_connect_lacks_is_framework_with_the_alternative(name: str, summary: str) -> None:
+    failure = failure_of(name)
+    assert failure.summary == summary
+    assert "use the DataFrame API" in failure.advice
+    assert "--dcs-cluster=spark://" in failure.advice
+
+
+def test_not_implemented_outside_connect_is_still_the_tests_own() -> None:
+    doc = {**load("connect_rdd"), "raised_in": "/site-packages/pyspark/sql/classic/dataframe.py"}
+    assert classify(stand_in(doc)).signature == "pyspark_usage"
+
+
+@pytest.mark.parametrize("name", ["connect_classic_udf", "connect_classic_column"])
+def test_a_classic_udf_or_column_over_connect_says_where_to_make_it(name: str) -> None:
+    failure = failure_of(name)
+    assert failure.summary.startswith("a classic PySpark object was used over Spark Connect: ")
+    assert "make UDFs and Columns inside the function that uses them" in failure.advice
+
+
+def test_a_column_called_by_mistake_is_not_blamed_on_connect() -> None:
+    doc = {**load("connect_classic_column"), "raised_in": "/project/test_jobs.py"}
+    assert classify(stand_in(doc)).signature == "driver_error"
 
 
 def test_text_without_a_traceback() -> None:

@@ -40,6 +40,7 @@ SETTINGS = Settings(
     forget_captured=False,
     report_path=None,
     plot_path=None,
+    strict_plan=False,
     source_lines=(),
 )
 SOURCES = ("events", "clients")

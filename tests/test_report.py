@@ -304,6 +304,8 @@ def test_ladder_table_header_comes_first() -> None:
         "rung",
         "outcome",
         "seconds",
+        "task",
+        "s",
         "rows",
         "exp",
         "kind",
@@ -378,4 +380,4 @@ def test_ladder_table_leaves_unknown_values_blank() -> None:
 
 
 def test_ladder_table_of_no_tests_is_the_header() -> None:
-    assert ladder_table([]) == ["test  rung  outcome  seconds  rows  exp  kind  note"]
+    assert ladder_table([]) == ["test  rung  outcome  seconds  task s  rows  exp  kind  note"]

@@ -17,6 +17,7 @@ from pytest_dcs.rungs import (
     fraction_rung,
     parse_fraction_text,
     parse_max_rung,
+    parse_rung_id,
     rung_below,
     rung_id,
 )
@@ -271,3 +272,34 @@ def test_fraction_cap_allows_local_and_distributed() -> None:
     assert cap.allows(LOCAL)
     assert cap.allows(DISTRIBUTED)
     assert not cap.allows(fraction_rung(0.01))
+
+
+# -- parse_rung_id --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("local", LOCAL),
+        ("distributed", DISTRIBUTED),
+        ("1pct", fraction_rung(0.01)),
+        ("0.5pct", fraction_rung(0.005)),
+        ("100pct", fraction_rung(1.0)),
+        ("12.3pct", fraction_rung(0.123)),
+        ("10.0pct", None),  # not how rung_id writes 10%
+        ("01pct", None),
+        ("0pct", None),
+        ("101pct", None),
+        ("10%", None),
+        ("0.1", None),
+        ("Local", None),
+        ("", None),
+    ],
+)
+def test_parse_rung_id_reads_exact_ids_only(text: str, expected: RungSpec | None) -> None:
+    assert parse_rung_id(text) == expected
+
+
+def test_sort_key_climbs_the_ladder() -> None:
+    keys = [r.sort_key for r in build_ladder((0.01, 0.1, 0.4))]
+    assert keys == [(0, 0.0), (1, 0.0), (2, 0.01), (2, 0.1), (2, 0.4)]

@@ -1,0 +1,20 @@
+"""A Spark Connect ladder over a source made by a hook, so the server needs no data files."""
+
+import pytest
+
+
+def pytest_configure(config):
+    if not (config.getoption("dcs_cluster") or "").startswith("sc://"):
+        raise pytest.UsageError(
+            "this example runs its cluster rungs over Spark Connect: "
+            "pytest --dcs-cluster=sc://HOST:15002"
+        )
+
+
+def pytest_dcs_sources(config):
+    def orders(spark):
+        return spark.range(100_000).selectExpr(
+            "id", "concat('c', id % 1000) AS client_id", "id % 97 - 3 AS amount"
+        )
+
+    return {"orders": orders}

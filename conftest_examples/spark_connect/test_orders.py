@@ -1,0 +1,16 @@
+"""The DataFrame API only: what runs over Spark Connect runs on every engine.
+
+UDFs are made inside the test: pyspark builds a UDF for the session kind (classic or Connect)
+that is active when `F.udf` is called, and the local rung is a classic session.
+"""
+
+import pyspark.sql.functions as F
+import pytest
+from jobs.pricing import with_tax
+
+
+@pytest.mark.scale("orders", sample_key="client_id")
+def test_taxed_totals(scaled, rung):
+    taxed = scaled.withColumn("taxed", F.udf(with_tax, "long")("amount"))
+    totals = taxed.groupBy("client_id").agg(F.sum("taxed").alias("total"))
+    rung.expect_rows(totals, F.col("total").isNotNull(), name="every client has a total")

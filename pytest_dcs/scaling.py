@@ -1,0 +1,156 @@
+"""How a test's time grows with its input rows, and whether that is a `slowdown`. Spark-free.
+
+Every rung's body costs a fixed part (planning, scheduling, starting tasks: what the tiny
+`distributed` rung measures, on the same engine) plus a part that grows with the rows. Between two
+consecutive fraction rungs `a` and `b` the exponent is
+
+    k = log(net_b / net_a) / log(rows_b / rows_a),    net = max(seconds - overhead, floor)
+
+so `k = 1` is linear and `k = 2` quadratic. The floor keeps a job whose growing part is lost in
+the noise of a busy machine from showing a steep exponent: both of its net times sit at the floor
+and `k` comes out near 0. A rung fails as `slowdown` when `k > max_exponent`, or when the time of
+a whole-source run, projected from the latest rung with `max(k, 1)` (no job is assumed to get
+cheaper per row as it grows), exceeds `dcs_budget`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Net times below this are noise on a shared 2-core machine (measured: a repeated 0.3 s job
+# varies by up to 0.4 s while another Spark application runs).
+NOISE_FLOOR_SECONDS = 0.5
+# ...and below this share of the fixed overhead, which varies with it.
+NOISE_FLOOR_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured rung: its id, input rows and the body's seconds."""
+
+    rung: str
+    rows: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the fraction rung `point` says about scaling.
+
+    `exponent` is None on the first fraction rung (nothing to compare with). `projected` is the
+    estimated seconds of a run on the whole source. `problem` is the `slowdown` message, or None.
+    """
+
+    point: Point
+    previous: Point | None
+    overhead: float
+    exponent: float | None
+    projected: float | None
+    problem: str | None
+
+    @property
+    def failed(self) -> bool:
+        return self.problem is not None
+
+
+def noise_floor(overhead: float) -> float:
+    return max(NOISE_FLOOR_SECONDS, NOISE_FLOOR_SHARE * overhead)
+
+
+def net_seconds(seconds: float, overhead: float) -> float:
+    """The part of `seconds` that grows with rows, never below the noise floor."""
+    return max(seconds - overhead, noise_floor(overhead))
+
+
+def exponent(a: Point, b: Point, overhead: float) -> float | None:
+    """The power-law exponent of time in rows from `a` to `b` (None without growth in rows)."""
+    if a.rows <= 0 or b.rows <= a.rows:
+        return None
+    growth = net_seconds(b.seconds, overhead) / net_seconds(a.seconds, overhead)
+    return math.log(growth) / math.log(b.rows / a.rows)
+
+
+def project(point: Point, fraction: float, overhead: float, k: float | None) -> float:
+    """Seconds of a whole-source run, from `point` measured at `fraction` of the source."""
+    if fraction >= 1.0:
+        return point.seconds
+    steepness = max(k if k is not None else 1.0, 1.0)
+    return overhead + net_seconds(point.seconds, overhead) * (1.0 / fraction) ** steepness
+
+
+def fit(points: Sequence[Point], overhead: float) -> float | None:
+    """Least-squares exponent over all fraction points (for the plot and the summary)."""
+    usable = [p for p in points if p.rows > 0]
+    if len({p.rows for p in usable}) < 2:
+        return None
+    xs = [math.log(p.rows) for p in usable]
+    ys = [math.log(net_seconds(p.seconds, overhead)) for p in usable]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+
+
+def judge(
+    point: Point,
+    fraction: float,
+    previous: Point | None,
+    overhead: float,
+    *,
+    max_exponent: float,
+    budget: float | None,
+) -> Verdict:
+    """The verdict on fraction rung `point`, given the fraction rung below it (if any) and the
+    fixed overhead measured at the tiny rungs."""
+    k = exponent(previous, point, overhead) if previous is not None else None
+    projected = project(point, fraction, overhead, k)
+    problem = None
+    if k is not None and previous is not None and k > max_exponent:
+        problem = steep_message(previous, point, overhead, k, max_exponent, projected, fraction)
+    elif budget is not None and projected > budget:
+        problem = (
+            f"a run on the whole source would take about {_duration(projected)}, more than "
+            f"dcs_budget={_duration(budget)}: {_point(point)}"
+            + (f", exponent {k:.2f}" if k is not None else ", assuming time grows linearly")
+        )
+    return Verdict(point, previous, overhead, k, projected, problem)
+
+
+def steep_message(
+    a: Point,
+    b: Point,
+    overhead: float,
+    k: float,
+    max_exponent: float,
+    projected: float,
+    fraction: float,
+) -> str:
+    rows_ratio = b.rows / a.rows
+    time_ratio = net_seconds(b.seconds, overhead) / net_seconds(a.seconds, overhead)
+    whole = "at 100%" if fraction >= 1.0 else "projected at 100%"
+    return (
+        f"time grows as rows^{k:.2f} (max_exponent {max_exponent:g}): "
+        f"data x{rows_ratio:.3g} -> time x{time_ratio:.3g} "
+        f"({_point(a)}; {_point(b)}; less {overhead:.2f} s fixed overhead); "
+        f"{whole}: {_duration(projected)}"
+    )
+
+
+SLOWDOWN_ADVICE = (
+    "look for work that compares every row with every row (self-joins on a skewed or "
+    "low-cardinality key, cross joins, a UDF collecting whole groups) and for growing shuffles; "
+    "the plan of rung.result(df) is checked for cartesian products"
+)
+
+
+def _point(p: Point) -> str:
+    return f"{p.rung}: {p.rows:,} rows in {p.seconds:.2f} s"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,99 @@
+"""The exponent of time in rows, the noise floor and the slowdown verdicts (no Spark)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_dcs.scaling import Point, exponent, fit, judge, net_seconds, noise_floor, project
+
+
+def test_quadratic_growth_has_exponent_two_after_the_overhead() -> None:
+    # 1 s of fixed cost, then 4 s -> 16 s of work for twice the rows.
+    a, b = Point("10pct", 1000, 5.0), Point("20pct", 2000, 17.0)
+    assert exponent(a, b, overhead=1.0) == pytest.approx(2.0)
+
+
+def test_linear_growth_has_exponent_one() -> None:
+    a, b = Point("10pct", 10_000, 3.0), Point("40pct", 40_000, 9.0)
+    assert exponent(a, b, overhead=1.0) == pytest.approx(math.log(8 / 2) / math.log(4))
+
+
+def test_times_within_the_noise_floor_give_no_growth() -> None:
+    # A job whose growing part is lost in noise: both net times sit at the floor.
+    a, b = Point("1pct", 100, 1.1), Point("10pct", 1000, 1.4)
+    assert exponent(a, b, overhead=1.0) == 0.0
+
+
+def test_noise_floor_grows_with_the_overhead() -> None:
+    assert noise_floor(0.2) == 0.5
+    assert noise_floor(3.0) == 1.5
+    assert net_seconds(1.0, 3.0) == 1.5
+
+
+def test_no_exponent_without_more_rows() -> None:
+    assert exponent(Point("a", 100, 1.0), Point("b", 100, 5.0), 0.0) is None
+    assert exponent(Point("a", 0, 1.0), Point("b", 100, 5.0), 0.0) is None
+
+
+def test_projection_is_at_least_linear() -> None:
+    # Sublinear growth between rungs does not make the whole source cheaper per row.
+    at_ten = Point("10pct", 1000, 3.0)
+    assert project(at_ten, 0.1, overhead=1.0, k=0.5) == pytest.approx(1.0 + 2.0 * 10)
+    assert project(at_ten, 0.1, overhead=1.0, k=2.0) == pytest.approx(1.0 + 2.0 * 100)
+    assert project(at_ten, 1.0, overhead=1.0, k=2.0) == 3.0
+
+
+def test_steep_rung_fails_with_points_ratio_and_projection() -> None:
+    verdict = judge(
+        Point("40pct", 4000, 33.0),
+        0.4,
+        Point("20pct", 2000, 9.0),
+        1.0,
+        max_exponent=1.5,
+        budget=None,
+    )
+    assert verdict.failed
+    assert verdict.exponent == pytest.approx(2.0)
+    assert verdict.problem is not None
+    assert "rows^2.00" in verdict.problem
+    assert "data x2 -> time x4" in verdict.problem
+    assert "20pct: 2,000 rows in 9.00 s" in verdict.problem
+    assert "40pct: 4,000 rows in 33.00 s" in verdict.problem
+    assert "projected at 100%" in verdict.problem
+    # 1 + 32 * 2.5^2
+    assert verdict.projected == pytest.approx(201.0)
+
+
+def test_linear_rung_passes_and_reports_its_exponent() -> None:
+    verdict = judge(
+        Point("40pct", 4000, 9.0),
+        0.4,
+        Point("10pct", 1000, 3.0),
+        1.0,
+        max_exponent=1.5,
+        budget=None,
+    )
+    assert not verdict.failed
+    assert verdict.exponent == pytest.approx(1.0)
+
+
+def test_budget_fails_the_first_fraction_assuming_linear_growth() -> None:
+    verdict = judge(Point("1pct", 100, 11.0), 0.01, None, 1.0, max_exponent=1.5, budget=600.0)
+    assert verdict.exponent is None
+    assert verdict.projected == pytest.approx(1.0 + 10.0 * 100)
+    assert verdict.problem is not None
+    assert "dcs_budget=10.0 min" in verdict.problem
+    assert "assuming time grows linearly" in verdict.problem
+
+
+def test_budget_not_exceeded_passes() -> None:
+    verdict = judge(Point("1pct", 100, 1.2), 0.01, None, 1.0, max_exponent=1.5, budget=600.0)
+    assert not verdict.failed
+
+
+def test_fit_over_several_points() -> None:
+    points = [Point(f"{n}", n, 1.0 + (n / 100) ** 2) for n in (100, 200, 400, 800)]
+    assert fit(points, 1.0) == pytest.approx(2.0, abs=0.25)
+    assert fit(points[:1], 1.0) is None
