@@ -125,6 +125,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         session.engines.shutdown()
         session.remove_run_dir()
+        session.close_terminal()
 
 
 class DcsSession:
@@ -151,6 +152,7 @@ class DcsSession:
         self._run_dir: Path | None = None
         self._owns_run_dir = False
         self._plotted = False
+        self._terminal_fd: int | None = None
         # Under xdist (see `distribute`): on a worker, the rung records of the other workers and
         # when the run started; on the controller, each worker's engine starts.
         self.shared: RunRecords | None = None
@@ -168,6 +170,12 @@ class DcsSession:
                 self._run_dir = Path(tempfile.mkdtemp(prefix="pytest-dcs-run-"))
                 self._owns_run_dir = True
         return self._run_dir
+
+    def close_terminal(self) -> None:
+        if self._terminal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._terminal_fd)
+            self._terminal_fd = None
 
     def remove_run_dir(self) -> None:
         if self._owns_run_dir and self._run_dir is not None:
@@ -250,6 +258,11 @@ class DcsSession:
     # -- running ----------------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not hasattr(self.config, "workerinput"):
+            # Global capture is suspended between phases, so fd 1 is the terminal here.
+            with contextlib.suppress(OSError):
+                self._terminal_fd = os.dup(1)
         if self.settings.forget_captured and not hasattr(self.config, "workerinput"):
             removed = SampleStore(self.settings.sample_dir).forget_captured()
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -363,16 +376,15 @@ class DcsSession:
     def _progress(self, item: pytest.Item) -> contextlib.AbstractContextManager[object]:
         """A line on the terminal when the body runs long (not on xdist workers: no terminal)."""
         info = item.stash.get(ITEM_KEY, None)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if info is None or reporter is None or hasattr(self.config, "workerinput"):
+        if info is None or self._terminal_fd is None:
             return contextlib.nullcontext()
-        capture = self.config.pluginmanager.get_plugin("capturemanager")
         rung = item.stash.get(RUNG_KEY, None)
+        fd = self._terminal_fd
 
         def write(line: str) -> None:
-            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-                reporter.ensure_newline()
-                reporter.write_line(line)
+            # Straight to the terminal, from the watching thread: pytest's capture of the
+            # test's output is left as it is (suspending it from another thread races).
+            os.write(fd, f"\n{line}\n".encode())
 
         label = f"{info.test.rsplit('::', 1)[-1]} {info.param.rung.name}"
         return Progress(label, rung.rows if rung is not None else None, write)

@@ -175,7 +175,9 @@ def test_timing_rows_and_task_time_per_rung(climbed: Run) -> None:
         assert record["task_seconds"] is not None and record["task_seconds"] >= 0, name
         assert record["rows"] > 0, name
     assert rungs["10pct"]["exponent"] is None  # nothing below it to compare with
-    assert rungs["40pct"]["overhead_seconds"] == min(
+    # The distributed rung's time, capped by the fraction rungs' (and lowered by a re-timing
+    # on the tiny sample when a first verdict was steep).
+    assert rungs["40pct"]["overhead_seconds"] <= min(
         rungs[name]["seconds"] for name in ("distributed", "10pct", "40pct")
     )
     header = next(line for line in climbed.result.outlines if line.startswith("test "))
