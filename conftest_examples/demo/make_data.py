@@ -137,6 +137,13 @@ def write(spark: SparkSession, path: Path) -> float:
         .sortWithinPartitions("submission_date", "client_id")
         .write.parquet(str(partial))
     )
+    # Spark names files with a random id per write; the fraction rungs order files by a hash of
+    # their names, so stable names keep every fraction the same rows on every machine.
+    for file in partial.iterdir():
+        if file.name.startswith("."):
+            file.unlink()  # checksums of the old names
+        elif file.suffix == ".parquet":
+            file.rename(file.with_name(file.name[: len("part-00000")] + ".parquet"))
     shutil.rmtree(path, ignore_errors=True)
     partial.rename(path)
     seconds = time.perf_counter() - began

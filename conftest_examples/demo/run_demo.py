@@ -119,9 +119,8 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     report_path, plot_path = OUT / "report.json", OUT / "ladder.png"
     report_path.unlink(missing_ok=True)
-    # Spark's own log of the failing tasks repeats what the failure stories say: left out.
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN"]
-    command += ["--show-capture=no", f"--dcs-report={report_path}", f"--dcs-plot={plot_path}"]
+    command += [f"--dcs-report={report_path}", f"--dcs-plot={plot_path}"]
     print("demo: $", " ".join(command[2:]), flush=True)
     began = time.perf_counter()
     subprocess.run(command, cwd=HERE, check=False)
