@@ -49,7 +49,7 @@ EXPECTED: dict[str, dict[str, Verdict]] = {
     "test_first_experiment_by_date": climbs(),
     "test_finished_sessions": fails("local", "control_flow"),
     "test_near_duplicate_sessions": fails(
-        "15pct", "slowdown", ("local", "distributed", "5pct", "15pct")
+        "20pct", "slowdown", ("local", "distributed", "5pct", "20pct")
     ),
 }
 

@@ -56,7 +56,7 @@ def test_finished_sessions(scaled, rung):
     assert sessions.where(F.col("sessions") < 0).count() == 0
 
 
-@pytest.mark.scale("main_summary", fractions=(0.05, 0.15))
+@pytest.mark.scale("main_summary", fractions=(0.05, 0.2))
 def test_near_duplicate_sessions(scaled, rung):
     """Every session against every other of its client: the 'MISSING' client makes it quadratic."""
     pairs = telemetry.near_duplicate_sessions(scaled)
