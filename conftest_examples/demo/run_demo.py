@@ -1,82 +1,77 @@
 """The demo: generate a telemetry-like source, climb the ladder over it, check every verdict.
 
-Run from the repository root with `make demo`. Exits 0 when every rung of every demo test ended
-the way the story says it should (some of them are meant to fail), non-zero otherwise.
+Run from the repository root with `make demo`. The source is generated once (see `make_data`) and
+reused while its recipe is unchanged. Exits 0 when every rung of every demo test ended the way
+the story says it should (several are meant to fail), non-zero otherwise, listing what differs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "main_summary"
+SAMPLES = HERE / "dcs_samples"
 OUT = HERE.parents[1] / "demo-out"
-ROWS = 200_000
-FILES = 40
 
 Verdict = tuple[str, str | None]  # outcome, failure kind
-ALL_PASS: dict[str, Verdict] = {
-    rung: ("passed", None) for rung in ("local", "distributed", "1pct", "10pct", "40pct")
-}
+LADDER = ("local", "distributed", "1pct", "10pct", "40pct")
+
+
+def climbs(rungs: tuple[str, ...] = LADDER) -> dict[str, Verdict]:
+    return {rung: ("passed", None) for rung in rungs}
+
+
+def fails(at: str, kind: str, rungs: tuple[str, ...] = LADDER) -> dict[str, Verdict]:
+    """Passed below `at`, failed there as `kind`, skipped above."""
+    below = rungs[: rungs.index(at)]
+    above = rungs[rungs.index(at) + 1 :]
+    return {
+        **climbs(below),
+        at: ("failed", kind),
+        **{rung: ("skipped", None) for rung in above},
+    }
+
+
 EXPECTED: dict[str, dict[str, Verdict]] = {
-    "test_recent_e10s": ALL_PASS,
+    "test_recent_e10s": climbs(),
     # The variance-covering sample holds the rare null: caught before any real data is read.
-    "test_fragile_udf": {
-        "local": ("failed", "data"),
-        "distributed": ("skipped", None),
-        "1pct": ("skipped", None),
-        "10pct": ("skipped", None),
-        "40pct": ("skipped", None),
-    },
-    "test_helper_module_udf": {
-        "local": ("passed", None),
-        "distributed": ("failed", "framework"),
-        "1pct": ("skipped", None),
-        "10pct": ("skipped", None),
-        "40pct": ("skipped", None),
-    },
-    "test_hours_per_client": ALL_PASS,
+    "test_fragile_udf": fails("local", "data"),
+    "test_helper_module_udf": fails("distributed", "framework"),
+    "test_hours_per_client": climbs(),
+    "test_first_experiment": fails("distributed", "parity"),
+    "test_first_experiment_by_date": climbs(),
+    "test_finished_sessions": fails("local", "control_flow"),
+    "test_near_duplicate_sessions": fails(
+        "20pct", "slowdown", ("local", "distributed", "5pct", "20pct")
+    ),
 }
 
 
 def generate() -> None:
-    """Write the source once: deterministic, many parquet files, a rare null experiment id."""
-    if DATA.exists():
+    """Write the source unless this recipe wrote it already (then drop the samples of the old
+    data: they would be stale)."""
+    from make_data import FILES, PINGS, up_to_date, write
+
+    if up_to_date(DATA):
         return
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
+    from pytest_dcs.engines import EngineConfig, Engines
 
-    from pytest_dcs.engines import EngineConfig
-
-    conf = EngineConfig("local[2]", "local[2]").conf("local")
-    builder = SparkSession.builder
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    print(f"demo: generating {PINGS:,} pings in {FILES} parquet files (once)...", flush=True)
+    began = time.perf_counter()
+    engines = Engines(EngineConfig("local[2]", "local[2]"))
     try:
-        h = F.abs(F.xxhash64("id", F.lit(7)))
-        df = spark.range(ROWS).select(
-            F.concat(F.lit("client-"), (h % 20_000).cast("string")).alias("client_id"),
-            F.date_format(F.date_add(F.lit("2017-05-01"), (h % 40).cast("int")), "yyyyMMdd").alias(
-                "submission_date"
-            ),
-            F.when(F.col("id") % 500 == 7, F.lit(None))
-            .otherwise(F.concat(F.lit("e10s-beta45-"), (h % 3).cast("string")))
-            .alias("active_experiment_id"),
-            F.element_at(
-                F.array(*map(F.lit, ["US", "DE", "FR", "BR", "IN"])), (h % 5 + 1).cast("int")
-            ).alias("country"),
-            (h % 7200).alias("subsession_length"),
-        )
-        df.repartition(FILES).write.parquet(str(DATA))
-        print(f"demo: wrote {ROWS:,} rows in {FILES} parquet files to {DATA}")
+        write(engines.session("local"), DATA)
     finally:
-        spark.stop()
+        engines.shutdown()
+    shutil.rmtree(SAMPLES, ignore_errors=True)
+    print(f"demo: wrote {DATA} in {time.perf_counter() - began:.0f} s", flush=True)
 
 
 def verdicts(report: dict) -> dict[str, dict[str, Verdict]]:
@@ -89,29 +84,58 @@ def verdicts(report: dict) -> dict[str, dict[str, Verdict]]:
     return found
 
 
+def differences(found: dict[str, dict[str, Verdict]]) -> list[str]:
+    wrong = []
+    for test, rungs in EXPECTED.items():
+        for rung, want in rungs.items():
+            got = found.get(test, {}).get(rung)
+            if got != want:
+                wrong.append(f"  {test} {rung}: expected {want}, got {got}")
+        extra = sorted(set(found.get(test, {})) - set(rungs))
+        wrong += [f"  {test} {rung}: not in the story" for rung in extra]
+    wrong += [f"  {test}: not in the story" for test in sorted(set(found) - set(EXPECTED))]
+    return wrong
+
+
+def exponents(report: dict) -> list[str]:
+    """The slowdown numbers, one line per fraction rung with an exponent."""
+    lines = []
+    for test in report["tests"]:
+        for r in test["rungs"]:
+            if r.get("exponent") is not None:
+                name = test["nodeid"].rsplit("::", 1)[-1]
+                lines.append(
+                    f"  {name} {r['rung']}: exponent {r['exponent']:.2f} "
+                    f"({r['rows']:,} rows in {r['seconds']:.2f} s, "
+                    f"overhead {r['overhead_seconds']:.2f} s)"
+                )
+    return lines
+
+
 def main() -> int:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    sys.path.insert(0, str(HERE))
     generate()
     OUT.mkdir(exist_ok=True)
-    report_path = OUT / "report.json"
+    report_path, plot_path = OUT / "report.json", OUT / "ladder.png"
     report_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN"]
-    command += ["--dcs-refresh-samples", f"--dcs-report={report_path}"]
+    command += [f"--dcs-report={report_path}", f"--dcs-plot={plot_path}"]
     print("demo: $", " ".join(command[2:]), flush=True)
+    began = time.perf_counter()
     subprocess.run(command, cwd=HERE, check=False)
+    seconds = time.perf_counter() - began
     if not report_path.exists():
         print("demo: FAILED - the run wrote no report")
         return 1
-    found = verdicts(json.loads(report_path.read_text()))
-    wrong = [
-        f"  {test} {rung}: expected {want}, got {found.get(test, {}).get(rung)}"
-        for test, rungs in EXPECTED.items()
-        for rung, want in rungs.items()
-        if found.get(test, {}).get(rung) != want
-    ]
+    report = json.loads(report_path.read_text())
+    print(f"demo: the suite took {seconds:.0f} s; exponents of time in rows:")
+    print("\n".join(exponents(report)))
+    wrong = differences(verdicts(report))
     if wrong:
         print("demo: FAILED - verdicts differ from the story:\n" + "\n".join(wrong))
         return 1
-    print(f"demo: every verdict is the expected one; report in {report_path}")
+    print(f"demo: every verdict is the expected one; report {report_path}, plot {plot_path}")
     return 0
 
 

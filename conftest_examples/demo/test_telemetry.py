@@ -32,3 +32,32 @@ def test_helper_module_udf(scaled):
 def test_hours_per_client(scaled, rung):
     out = telemetry.hours_per_client(scaled)
     assert out.where(F.col("hours") < 0).count() == 0
+
+
+@pytest.mark.scale("main_summary", sample_key="client_id")
+def test_first_experiment(scaled, rung):
+    """Order dependence: `first` without an order differs between 1 partition and many."""
+    rung.result(telemetry.first_experiment(scaled))
+
+
+@pytest.mark.scale("main_summary", sample_key="client_id")
+def test_first_experiment_by_date(scaled, rung):
+    """The fix: the experiment of the earliest ping, whatever the partitioning."""
+    out = rung.result(telemetry.first_experiment_by_date(scaled))
+    assert out.count() == scaled.select("client_id").distinct().count()
+
+
+@pytest.mark.scale("main_summary", sample_key="client_id")
+def test_finished_sessions(scaled, rung):
+    """Mental model: a subsession split by a day or an environment change is rare."""
+    pings = rung.observe(scaled, split=~F.col("reason").isin(*telemetry.SESSION_ENDS))
+    rung.expect_share("split", at_most=0.05)
+    sessions = telemetry.finished_sessions(pings)
+    assert sessions.where(F.col("sessions") < 0).count() == 0
+
+
+@pytest.mark.scale("main_summary", fractions=(0.05, 0.2))
+def test_near_duplicate_sessions(scaled, rung):
+    """Every session against every other of its client: the 'MISSING' client makes it quadratic."""
+    pairs = telemetry.near_duplicate_sessions(scaled)
+    assert pairs.count() <= rung.rows
