@@ -216,11 +216,15 @@ class DcsSession:
         if mark is None:
             return
         where = f"{metafunc.definition.nodeid}: @pytest.mark.scale"
+        problem = None
         try:
             known = self.sources()
             spec = scale_spec(mark.args, mark.kwargs, self.settings, known)
         except (MarkerError, SourceError) as exc:
-            pytest.fail(f"{where}: {exc}", pytrace=False)
+            problem = str(exc)
+        if problem is not None:
+            # Outside the `except`, so the message is not repeated as "during handling of...".
+            pytest.fail(f"{where}: {problem}", pytrace=False)
         rungs = build_ladder(spec.fractions)
         metafunc.parametrize(
             RUNG_PARAM, [RungParam(r, spec) for r in rungs], ids=[r.name for r in rungs]
