@@ -208,18 +208,23 @@ class Rung:
         Its plan is checked for joins that compare every row with every row (a warning, or a
         ``slowdown`` failure with ``--dcs-strict-plan``). At ``local`` its rows are kept; at
         ``distributed`` (same input, many partitions) the rows are compared with them, order
-        ignored and floats approximately, and a difference fails as ``parity``. Name results
-        when a test registers several, or rely on the order of the calls.
+        ignored and floats approximately, and a difference fails as ``parity``. At fraction
+        rungs it is computed in full without collecting it (a ``noop`` write), so the rung's time
+        is the output's. Name results when a test registers several, or rely on the order of
+        the calls.
         """
         __tracebackhide__ = True
         self._result_count += 1
         label = name or f"result {self._result_count}"
         self._check_plan(df, label)
-        if self._rerunning or self._results is None:
-            return df
-        if self.kind == "local":
+        if self.kind == "fraction":
+            df.write.format("noop").mode("overwrite").save()
+        elif self._rerunning or self._results is None:
+            # A re-run (timing, localizing) does the same work, and keeps and compares nothing.
+            _keep(df)
+        elif self.kind == "local":
             self._results.put(self._test, label, _keep(df))
-        elif self.kind == "distributed":
+        else:
             self._compare(df, label)
         return df
 
