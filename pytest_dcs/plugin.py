@@ -441,30 +441,36 @@ class DcsSession:
             if again is not None and again < seconds:
                 item.stash[BODY_SECONDS_KEY] = again
                 point = scaling.Point(rung.name, rung.rows, again)
-            tiny = self._time_tiny(item, info, rung)
+            tiny = self._time_on(item, info, rung, build_ladder(())[1])
             if tiny is not None:
                 overhead = min(overhead, tiny)
+            if previous is not None:
+                # The rung below, timed again now, so both sides of the exponent met the same
+                # machine: a load that came between the rungs is not growth.
+                lower = self._time_on(item, info, rung, _fraction_rung_named(spec, previous.rung))
+                if lower is not None and lower < previous.seconds:
+                    previous = scaling.Point(previous.rung, previous.rows, lower)
             verdict = judge(point, overhead)
         item.stash[VERDICT_KEY] = verdict
         if verdict.problem is not None:
             raise DcsFailure("slowdown", verdict.problem, advice=scaling.SLOWDOWN_ADVICE)
 
-    def _time_tiny(self, item: pytest.Function, info: ItemInfo, rung: Rung) -> float | None:
-        """The body's time on the tiny sample in many partitions, on this rung's engine: the
-        `distributed` rung's input, measured again."""
+    def _time_on(
+        self, item: pytest.Function, info: ItemInfo, rung: Rung, at: RungSpec | None
+    ) -> float | None:
+        """The body's time, on this rung's engine, on the input of rung `at` (the tiny sample in
+        many partitions for `distributed`, the same fraction for a fraction rung)."""
         spec = info.param.spec
-        if spec.source is None:
+        if spec.source is None or at is None:
             return None
         try:
-            tiny, _ = self.inputs.read(
-                spec.source, build_ladder(())[1], rung.spark, spec.sample_key
-            )
+            data, _ = self.inputs.read(spec.source, at, rung.spark, spec.sample_key)
         except Exception:
             return None
         began = time.perf_counter()
         try:
-            with rung.replaced(tiny):
-                _call_body(item, tiny)
+            with rung.replaced(data):
+                _call_body(item, data)
         except Exception:
             return None
         return time.perf_counter() - began
@@ -756,6 +762,10 @@ def _call_body(item: pytest.Function, scaled: DataFrame | None) -> None:
     if "scaled" in funcargs and scaled is not None:
         funcargs["scaled"] = scaled
     item.obj(**{name: funcargs[name] for name in item._fixtureinfo.argnames})
+
+
+def _fraction_rung_named(spec: ScaleSpec, name: str) -> RungSpec | None:
+    return next((r for r in map(fraction_rung, spec.fractions) if r.name == name), None)
 
 
 def _safely(read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
