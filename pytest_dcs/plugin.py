@@ -467,13 +467,7 @@ class DcsSession:
             data, _ = self.inputs.read(spec.source, at, rung.spark, spec.sample_key)
         except Exception:
             return None
-        began = time.perf_counter()
-        try:
-            with rung.replaced(data):
-                _call_body(item, data)
-        except Exception:
-            return None
-        return time.perf_counter() - began
+        return _timed_run(item, rung, data)
 
     def _scaling_base(self, info: ItemInfo, seconds: float) -> tuple[float, scaling.Point | None]:
         """The fixed overhead and the passed fraction rung just below this one.
@@ -508,13 +502,7 @@ class DcsSession:
 
     def _time_again(self, item: pytest.Function, rung: Rung) -> float | None:
         """Run the body once more on the same input; its time, or None if it failed."""
-        began = time.perf_counter()
-        try:
-            with rung.replaced(rung.input):
-                _call_body(item, rung.input)
-        except Exception:
-            return None
-        return time.perf_counter() - began
+        return _timed_run(item, rung, rung.input)
 
     def _localize(self, item: pytest.Function, exc: Exception, seconds: float) -> None:
         from pytest_dcs.localize import Localizer
@@ -754,6 +742,17 @@ class DcsSession:
             return records, str(path), summary
 
         return sink
+
+
+def _timed_run(item: pytest.Function, rung: Rung, data: DataFrame | None) -> float | None:
+    """Seconds of one more run of the body on `data` (None: its own input); None if it failed."""
+    began = time.perf_counter()
+    try:
+        with rung.replaced(data):
+            _call_body(item, data)
+    except Exception:
+        return None
+    return time.perf_counter() - began
 
 
 def _call_body(item: pytest.Function, scaled: DataFrame | None) -> None:
