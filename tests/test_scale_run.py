@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, Run
+from conftest import Project, Run
 
 ROWS = 10_000
 FILES = 40
