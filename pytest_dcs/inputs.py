@@ -221,17 +221,36 @@ class Inputs:
         return df, self._counts[count_key]
 
     def _check_stale(self, name: str, key: Sequence[str], schema: StructType) -> None:
+        message = self._stale_message(name, key, schema)
+        if message is not None:
+            raise SampleError(message)
+
+    def stale(
+        self, name: str, spark: SparkSession, rung: RungSpec, key: Sequence[str] = ()
+    ) -> str | None:
+        """Why the kept tiny sample of `name` no longer matches the source, or None: when it
+        does, when there is no kept sample, or when the source cannot be read from here (the
+        local rungs do not need it)."""
+        try:
+            schema = self._whole(self.spec(name), spark, rung).schema
+        except Exception:
+            return None
+        usable = tuple(k for k in key if k in schema.fieldNames())
+        return self._stale_message(name, usable, schema)
+
+    def _stale_message(self, name: str, key: Sequence[str], schema: StructType) -> str | None:
         file = sample_name(name, key)
         if not self.store.exists(file):
-            return
+            return None
         sample = self._samples.get(file) or self.store.load(file)
-        if sample.schema != schema:
-            raise SampleError(
-                f"The tiny sample {self.store.sample_path(file)} is stale: it was taken with "
-                f"schema {sample.schema.simpleString()}, the source now has "
-                f"{schema.simpleString()}. Refresh it with: pytest --dcs-refresh-samples "
-                "(the file is left as it is)."
-            )
+        if sample.schema == schema:
+            return None
+        return (
+            f"The tiny sample {self.store.sample_path(file)} is stale: it was taken with "
+            f"schema {sample.schema.simpleString()}, the source now has "
+            f"{schema.simpleString()}. Refresh it with: pytest --dcs-refresh-samples "
+            "(the file is left as it is)."
+        )
 
     def _file_line(
         self, source: SourceSpec, whole: DataFrame, spark: SparkSession

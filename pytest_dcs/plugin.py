@@ -365,6 +365,7 @@ class DcsSession:
         except Exception as exc:
             seconds = time.perf_counter() - began
             pyfuncitem.stash[BODY_SECONDS_KEY] = seconds
+            self._check_sample_schema(pyfuncitem, exc)
             self._localize(pyfuncitem, exc, seconds)
             raise
         seconds = time.perf_counter() - began
@@ -513,6 +514,32 @@ class DcsSession:
         """Run the body once more on the same input; its time, or None if it failed."""
         return _timed_run(item, rung, rung.input)
 
+    def _check_sample_schema(self, item: pytest.Function, exc: Exception) -> None:
+        """When code meets columns it does not expect on the tiny sample, say so if the sample
+        was taken before the source's schema changed: the fix is a refresh, not the code."""
+        __tracebackhide__ = True
+        info = item.stash.get(ITEM_KEY, None)
+        rung = item.stash.get(RUNG_KEY, None)
+        if info is None or rung is None or info.param.spec.source is None:
+            return
+        if info.param.rung.kind == "fraction" or isinstance(exc, DcsFailure):
+            return
+        if classify(exc).signature != "analysis_error":
+            return
+        spec = info.param.spec
+        stale = self.inputs.stale(spec.source, rung.spark, info.param.rung, spec.sample_key)
+        if stale is not None:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DcsFailure(
+                "data",
+                stale,
+                advice=(
+                    "take the sample again with pytest --dcs-refresh-samples, review the new "
+                    "file and commit it; rows captured earlier keep being replayed"
+                ),
+                details=f"the body failed on the kept sample with: {first}",
+            ) from exc
+
     def _localize(self, item: pytest.Function, exc: Exception, seconds: float) -> None:
         from pytest_dcs.localize import Localizer
 
@@ -527,6 +554,8 @@ class DcsSession:
         failure = classify(exc)
         if not limit or budget <= 0 or failure.kind != "data":
             return
+        if failure.signature == "analysis_error":
+            return  # a column the plan cannot resolve: every subset of rows fails the same way
         token = error_token(exc)
 
         def reproduce(subset: DataFrame) -> Literal["same", "passed", "other"]:
@@ -898,16 +927,21 @@ def synthetic(spark: SparkSession) -> Callable[..., DataFrame]:
 
 @pytest.fixture
 def tiny(request: pytest.FixtureRequest, spark: SparkSession) -> Callable[[str], DataFrame]:
-    """`tiny("name")`: the cached tiny sample of a source as a DataFrame (taken if missing)."""
+    """`tiny("name")`: the cached tiny sample of a source plus its replayed captured rows, as a
+    DataFrame (the sample is taken if missing). The marker's `sample_key` picks the sample kept
+    by that key for the marker's source."""
     dcs = _dcs(request)
     info = request.node.stash.get(ITEM_KEY, None)
-    rung_spec = info.param.rung if info is not None else build_ladder(())[0]
+    rung_spec = info.param.rung if info is not None else None
+    if rung_spec is None or rung_spec.kind == "fraction":
+        rung_spec = build_ladder(())[0]
 
     def load(name: str) -> DataFrame:
+        key = info.param.spec.sample_key if info and info.param.spec.source == name else ()
         try:
-            sample = dcs.inputs.sample(name, spark, rung_spec)
+            df, _ = dcs.inputs.read(name, rung_spec, spark, key)
         except (KeyError, SampleError, SourceUnreadable) as exc:
             pytest.fail(f"tiny({name!r}): {exc.args[0] if exc.args else exc}", pytrace=False)
-        return spark.createDataFrame(sample.rows, sample.schema)
+        return df
 
     return load

@@ -198,10 +198,31 @@ def dump_rows(schema: T.StructType, rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def carry_over_problem(stored: T.StructType, schema: T.StructType) -> str | None:
+    """Why rows kept under schema `stored` cannot be read as rows of `schema`, or None when they
+    can: by column name, a column the source gained reads as null, one it lost is left out."""
+    before = {f.name: f for f in stored.fields}
+    for f in schema.fields:
+        old = before.get(f.name)
+        if old is None and not f.nullable:
+            return f"the source gained column {f.name!r}, which cannot be null"
+        if old is not None and old.dataType != f.dataType:
+            return (
+                f"column {f.name!r} changed type from {old.dataType.simpleString()} "
+                f"to {f.dataType.simpleString()}"
+            )
+    return None
+
+
 def _read_jsonl(
-    path: Path, what: str, fix: str, row_of: Callable[[Any], Mapping[str, Any]]
+    path: Path,
+    what: str,
+    fix: str,
+    row_of: Callable[[Any], Mapping[str, Any]],
+    decode_as: Callable[[T.StructType], T.StructType] = lambda stored: stored,
 ) -> tuple[T.StructType, list[tuple[Any, ...]]]:
-    """Schema and rows of a sample or capture file; anything unreadable raises SampleError."""
+    """Schema and rows of a sample or capture file; anything unreadable raises SampleError.
+    The rows are decoded as `decode_as(schema in the file)`."""
     try:
         # Split on newlines only: JSON strings may hold U+2028 and friends unescaped.
         lines = path.read_text(encoding="utf-8").split("\n")
@@ -217,11 +238,12 @@ def _read_jsonl(
     except (ValueError, KeyError, TypeError) as exc:
         raise SampleError(f"The {what} {path} is corrupt: {exc}. {fix}") from None
     rows = []
+    target = decode_as(schema)
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:
-            rows.append(decode_row(row_of(json.loads(line)), schema))
+            rows.append(decode_row(row_of(json.loads(line)), target))
         except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
             where = f"The {what} {path} is corrupt at line {number}"
             raise SampleError(f"{where}: {exc}. {fix}") from None
@@ -311,17 +333,25 @@ class SampleStore:
         return self.root / f"{source}.captured.jsonl"
 
     def load_captured(self, source: str, schema: T.StructType) -> list[tuple[Any, ...]]:
-        """Rows captured for `source`; a file of another schema raises SampleError."""
+        """Rows captured for `source`, as rows of `schema`. Rows captured before the source's
+        schema changed are carried over by column name when they can be; otherwise
+        SampleError."""
         path = self.captured_path(source)
         if not path.exists():
             return []
         fix = f"Delete it, or clear every capture file with: pytest {FORGET_HINT}."
-        stored, rows = _read_jsonl(path, "capture file", fix, lambda entry: entry["row"])
-        if stored != schema:
-            raise SampleError(
-                f"The capture file {path} holds rows of another schema than the source's "
-                f"(captured: {stored.simpleString()}; source: {schema.simpleString()}). {fix}"
-            )
+
+        def decode_as(stored: T.StructType) -> T.StructType:
+            problem = carry_over_problem(stored, schema) if stored != schema else None
+            if problem is not None:
+                raise SampleError(
+                    f"The capture file {path} holds rows of another schema than the source's "
+                    f"(captured: {stored.simpleString()}; source: {schema.simpleString()}): "
+                    f"{problem}. {fix}"
+                )
+            return schema
+
+        _, rows = _read_jsonl(path, "capture file", fix, lambda entry: entry["row"], decode_as)
         return rows
 
     def add_captured(
@@ -345,11 +375,13 @@ class SampleStore:
     ) -> tuple[Path, int]:
         path = self.captured_path(source)
         existing = self.load_captured(source, schema)
+        header = {"dcs_sample": FORMAT_VERSION, "captured": True, "schema": schema.jsonValue()}
+        text = json.dumps(header, sort_keys=True) + "\n"
         if path.exists():
-            text = path.read_text(encoding="utf-8").rstrip("\n") + "\n"
-        else:
-            header = {"dcs_sample": FORMAT_VERSION, "captured": True, "schema": schema.jsonValue()}
-            text = json.dumps(header, sort_keys=True) + "\n"
+            # The rows already there stay as written, with where they came from; the header
+            # takes the current schema, under which they were just read.
+            kept = path.read_text(encoding="utf-8").rstrip("\n").split("\n")[1:]
+            text += "".join(f"{line}\n" for line in kept if line.strip())
         seen = {json.dumps(encode_row(r, schema), sort_keys=True) for r in existing}
         added = 0
         for row in rows:

@@ -65,11 +65,14 @@ def net_seconds(seconds: float, overhead: float) -> float:
 
 
 def exponent(a: Point, b: Point, overhead: float) -> float | None:
-    """The power-law exponent of time in rows from `a` to `b` (None without growth in rows)."""
+    """The power-law exponent of time in rows from `a` to `b` (None without growth in rows).
+
+    Never below 0: a time that shrank while the rows grew is the machine's noise, not a job
+    that gets faster with more data."""
     if a.rows <= 0 or b.rows <= a.rows:
         return None
     growth = net_seconds(b.seconds, overhead) / net_seconds(a.seconds, overhead)
-    return math.log(growth) / math.log(b.rows / a.rows)
+    return max(0.0, math.log(growth) / math.log(b.rows / a.rows))
 
 
 def project(point: Point, fraction: float, overhead: float, k: float | None) -> float:
@@ -89,7 +92,7 @@ def fit(points: Sequence[Point], overhead: float) -> float | None:
     ys = [math.log(net_seconds(p.seconds, overhead)) for p in usable]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+    return max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var)
 
 
 def judge(

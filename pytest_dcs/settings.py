@@ -31,7 +31,8 @@ INI_OPTIONS: dict[str, tuple[str, str, Any]] = {
     # name: (pytest ini type, help, default)
     "dcs_sources": (
         "linelist",
-        "data sources, one per line: name = format:path (parquet, json, csv, orc, table)",
+        "data sources, one per line: name = format:path "
+        "(parquet, json, csv, orc, table, synthetic)",
         [],
     ),
     "dcs_fractions": (

@@ -765,19 +765,28 @@ def partition_rows(spec: SyntheticSpec, partition: int) -> Iterator[tuple[Any, .
         yield row(i)
 
 
-def generate(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
-    """A DataFrame of `spec.rows` synthetic rows with exactly `spec.schema`, built on executors.
+# Over Spark Connect the rows are made on the client and sent with the plan: fine for test
+# data, not for a source the size of real data.
+CONNECT_MAX_ROWS = 200_000
 
-    One task per partition of the spec; the driver only sends the spec. Needs the RDD API, so
-    not Spark Connect.
+
+def generate(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
+    """A DataFrame of `spec.rows` synthetic rows with exactly `spec.schema`.
+
+    On a classic session the rows are built on executors, one task per partition of the spec;
+    the driver only sends the spec. Spark Connect has no RDD API, so there the same rows are
+    built on the client (at most CONNECT_MAX_ROWS) and sent as a local relation.
     """
     if type(spark).__module__.startswith("pyspark.sql.connect"):
-        raise SyntheticError(
-            "synthetic data is generated on executors with the RDD API, which Spark Connect "
-            "does not have; use a classic session, or build a small DataFrame on the client: "
-            "spark.createDataFrame([row for p in range(spec.partitions) "
-            "for row in partition_rows(spec, p)], spec.schema)"
-        )
+        if spec.rows > CONNECT_MAX_ROWS:
+            raise SyntheticError(
+                f"{spec.rows:,} rows: over Spark Connect synthetic rows are made on the client "
+                f"and sent to the server, which is meant for at most {CONNECT_MAX_ROWS:,}; "
+                "ask for fewer rows, or generate them on a classic session and write them "
+                "where the server can read them (a parquet or table source)"
+            )
+        rows = [row for p in range(spec.partitions) for row in partition_rows(spec, p)]
+        return spark.createDataFrame(rows, spec.schema)
     indexes = spark.sparkContext.parallelize(range(spec.partitions), spec.partitions)
     rows = indexes.flatMap(functools.partial(partition_rows, spec))
     return spark.createDataFrame(rows, spec.schema, verifySchema=False)

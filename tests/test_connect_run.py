@@ -130,8 +130,10 @@ def test_unshipped_module(scaled):
 
 
 @pytest.mark.scale(fractions=[0.1])
-def test_synthetic_says_it_needs_a_classic_session(synthetic, rung):
-    synthetic("id long, name string", rows=10)
+def test_synthetic_rows_are_the_same_over_connect(synthetic, rung):
+    df = synthetic("id long, name string, born date", rows=500, seed=3, null_rate=0.1)
+    assert df.count() == 500
+    rung.result(df)
 """
 
 UNSHIPPED = """
@@ -265,8 +267,14 @@ def test_shipped_package_imports_and_unshipped_module_fails_as_framework(climbed
     assert "dcs_ship" in failure["advice"]
 
 
-def test_synthetic_says_what_connect_lacks(climbed: Run) -> None:
-    rungs = climbed.rungs("test_synthetic_says_it_needs_a_classic_session")
-    assert rungs["local"]["outcome"] == "passed"
-    assert rungs["distributed"]["outcome"] == "failed"
-    climbed.result.stdout.fnmatch_lines(["*RDD API, which Spark Connect does not have*"])
+def test_synthetic_rows_over_connect_equal_the_classic_ones(climbed: Run) -> None:
+    rungs = climbed.rungs("test_synthetic_rows_are_the_same_over_connect")
+    assert [r["outcome"] for r in rungs.values()] == ["passed"] * 3, rungs
+    # `distributed` ran over Connect and compared its 500 rows with the classic local ones.
+    parity = rungs["distributed"]["parity"]
+    assert (parity["compared"], parity["local_rows"], parity["distributed_rows"]) == (
+        True,
+        500,
+        500,
+    ), parity
+    assert parity["differing_rows"] == 0

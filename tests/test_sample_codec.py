@@ -610,6 +610,76 @@ def test_nullability_change_is_a_schema_mismatch(tmp_path: Path) -> None:
         store.load("events", expected=relaxed)
 
 
+# -- captured rows across a change of the source's schema --------------------------------------
+
+OLD = T.StructType(
+    [T.StructField("id", T.LongType(), False), T.StructField("exp", T.StringType(), True)]
+)
+GAINED = T.StructType([*OLD.fields, T.StructField("region", T.StringType(), True)])
+LOST = T.StructType(OLD.fields[:1])
+
+
+def captured(tmp_path: Path) -> tuple[SampleStore, Path]:
+    store = SampleStore(tmp_path)
+    path, added = store.add_captured("events", OLD, [(1, None), (2, "")], {"rung": "10pct"})
+    assert added == 2
+    return store, path
+
+
+def test_captured_rows_read_under_a_gained_column_as_null(tmp_path: Path) -> None:
+    store, path = captured(tmp_path)
+    before = path.read_bytes()
+    assert store.load_captured("events", GAINED) == [(1, None, None), (2, "", None)]
+    assert path.read_bytes() == before
+
+
+def test_captured_rows_drop_a_lost_column(tmp_path: Path) -> None:
+    store, _ = captured(tmp_path)
+    assert store.load_captured("events", LOST) == [(1,), (2,)]
+
+
+def test_capturing_under_a_new_schema_keeps_the_old_rows_and_their_provenance(
+    tmp_path: Path,
+) -> None:
+    store, path = captured(tmp_path)
+    old_lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    _, added = store.add_captured("events", GAINED, [(3, "x", "eu"), (1, None, None)], {})
+    assert added == 1  # (1, None, None) is the first captured row, read under the new schema
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert T.StructType.fromJson(json.loads(lines[0])["schema"]) == GAINED
+    assert lines[1:3] == old_lines
+    assert all(json.loads(line)["rung"] == "10pct" for line in lines[1:3])
+    assert store.load_captured("events", GAINED) == [(1, None, None), (2, "", None), (3, "x", "eu")]
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        (
+            T.StructType([OLD.fields[0], T.StructField("exp", T.LongType(), True)]),
+            "column 'exp' changed type from string to bigint",
+        ),
+        (
+            T.StructType([*OLD.fields, T.StructField("region", T.StringType(), False)]),
+            "the source gained column 'region', which cannot be null",
+        ),
+    ],
+)
+def test_captured_rows_that_cannot_carry_over_name_why_and_stay_put(
+    tmp_path: Path, schema: T.StructType, problem: str
+) -> None:
+    store, path = captured(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(SampleError) as excinfo:
+        store.load_captured("events", schema)
+    message = str(excinfo.value)
+    assert problem in message
+    assert str(path) in message and "--dcs-forget-captured" in message
+    with pytest.raises(SampleError):
+        store.add_captured("events", schema, [(9, 9)], {})
+    assert path.read_bytes() == before
+
+
 @pytest.mark.parametrize("text", ["line\u2028separator", "para\u2029graph", "next\x85line"])
 def test_strings_with_unicode_line_breaks_survive_the_file(tmp_path: Path, text: str) -> None:
     store = SampleStore(tmp_path)

@@ -26,6 +26,12 @@ def test_times_within_the_noise_floor_give_no_growth() -> None:
     assert exponent(a, b, overhead=1.0) == 0.0
 
 
+def test_a_time_that_shrinks_as_rows_grow_is_noise_not_a_negative_exponent() -> None:
+    a, b = Point("10pct", 10_000, 3.0), Point("40pct", 40_000, 2.0)
+    assert exponent(a, b, overhead=0.5) == 0.0
+    assert fit([a, b, Point("80pct", 80_000, 1.8)], overhead=0.5) == 0.0
+
+
 def test_noise_floor_grows_with_the_overhead() -> None:
     assert noise_floor(0.2) == 0.5
     assert noise_floor(3.0) == 1.5

@@ -266,11 +266,12 @@ def test_bad_source_files(tmp_path: Path) -> None:
     assert "unknown key 'row'; accepted keys:" in message
 
 
-def test_spark_connect_is_refused_with_the_alternative() -> None:
+def test_too_many_rows_over_spark_connect_names_the_limit_and_the_alternative() -> None:
     connect_session = type("SparkSession", (), {"__module__": "pyspark.sql.connect.session"})()
-    message = error(generate, connect_session, SyntheticSpec(NESTED))
-    assert "Spark Connect" in message
-    assert "partition_rows(spec, p)" in message
+    message = error(generate, connect_session, SyntheticSpec(NESTED, rows=200_001))
+    assert "200,001 rows: over Spark Connect" in message
+    assert "at most 200,000" in message
+    assert "parquet or table source" in message
 
 
 # -- generate, on the local engine ----------------------------------------------------------
