@@ -167,6 +167,12 @@ def _reported_exponent(test: Mapping[str, Any]) -> float | None:
     return float(values[-1]) if values else None
 
 
+def _basis(test: Mapping[str, Any]) -> str:
+    """The suffix for an exponent measured on the executors' task time; empty for wall time."""
+    values = [r for r in test.get("rungs", []) if r.get("exponent") is not None]
+    return " on task time" if values and values[-1].get("exponent_basis") == "task" else ""
+
+
 def _overhead(test: Mapping[str, Any]) -> float:
     """The fixed overhead the plugin subtracted on the highest rung that says."""
     values = [r["overhead_seconds"] for r in test.get("rungs", []) if r.get("overhead_seconds")]
@@ -182,7 +188,7 @@ def _draw_test(axes: Axes, test: Mapping[str, Any]) -> None:
     if fit is not None:
         exponents.append(f"fit k={fit.exponent:.2f}")
     if reported is not None:
-        exponents.append(f"reported k={reported:.2f}")
+        exponents.append(f"reported k={reported:.2f}{_basis(test)}")
     axes.set_title(f"{title}\n{', '.join(exponents) or 'no fit'}", fontsize=9)
     axes.set_xlabel("input rows")
     axes.set_ylabel("seconds")

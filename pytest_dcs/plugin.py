@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pytest
 
@@ -157,6 +157,8 @@ class DcsSession:
         self._owns_run_dir = False
         self._plotted = False
         self._terminal_fd: int | None = None
+        # Extra runs of bodies (warm timing, confirming a slowdown), each under its own job tag.
+        self._reruns = 0
         # Under xdist (see `distribute`): on a worker, the rung records of the other workers and
         # when the run started; on the controller, each worker's engine starts.
         self.shared: RunRecords | None = None
@@ -376,8 +378,10 @@ class DcsSession:
             rung.finish()
             if self._times_twice(info):
                 again = self._time_again(pyfuncitem, rung)
-                if again is not None and again < seconds:
-                    seconds = pyfuncitem.stash[BODY_SECONDS_KEY] = again
+                if again is not None:
+                    if again.seconds < seconds:
+                        seconds = pyfuncitem.stash[BODY_SECONDS_KEY] = again.seconds
+                    self._keep_faster_tasks(pyfuncitem, again)
                 pyfuncitem.stash[TIMED_TWICE_KEY] = True
             self._check_scaling(pyfuncitem, info, rung, seconds)
         return result
@@ -424,7 +428,7 @@ class DcsSession:
         if fraction is None or rung.rows is None:
             return
         overhead, previous = self._scaling_base(info, seconds)
-        point = scaling.Point(rung.name, rung.rows, seconds)
+        point = scaling.Point(rung.name, rung.rows, seconds, item.stash.get(TASK_SECONDS_KEY, None))
 
         def judge(at: scaling.Point, overhead: float) -> scaling.Verdict:
             return scaling.judge(
@@ -444,20 +448,21 @@ class DcsSession:
             # each, as benchmarks do, and stop as soon as the times pass.
             tiny = self._time_on(item, info, rung, build_ladder(())[1])
             if tiny is not None:
-                overhead = min(overhead, tiny)
+                overhead = min(overhead, tiny.seconds)
             below = _fraction_rung_named(spec, previous.rung) if previous is not None else None
             for _ in range(CONFIRMING_ROUNDS):
                 if previous is not None:
                     lower = self._time_on(item, info, rung, below)
-                    if lower is not None and lower < previous.seconds:
-                        previous = scaling.Point(previous.rung, previous.rows, lower)
+                    if lower is not None:
+                        previous = _faster(previous, lower)
                 again = self._time_again(item, rung)
                 item.stash[TIMED_TWICE_KEY] = item.stash.get(TIMED_TWICE_KEY, False) or (
                     again is not None
                 )
-                if again is not None and again < point.seconds:
-                    item.stash[BODY_SECONDS_KEY] = again
-                    point = scaling.Point(rung.name, rung.rows, again)
+                if again is not None:
+                    point = _faster(point, again)
+                    item.stash[BODY_SECONDS_KEY] = point.seconds
+                    self._keep_faster_tasks(item, again)
                 verdict = judge(point, overhead)
                 if not verdict.failed or again is None:
                     break
@@ -465,9 +470,17 @@ class DcsSession:
         if verdict.problem is not None:
             raise DcsFailure("slowdown", verdict.problem, advice=scaling.SLOWDOWN_ADVICE)
 
+    def _keep_faster_tasks(self, item: pytest.Item, timing: Timing) -> None:
+        """Keep the smaller task time of the body's runs (the warm one, or the quieter one)."""
+        if timing.task_seconds is None:
+            return
+        kept = item.stash.get(TASK_SECONDS_KEY, None)
+        if kept is None or timing.task_seconds < kept:
+            item.stash[TASK_SECONDS_KEY] = timing.task_seconds
+
     def _time_on(
         self, item: pytest.Function, info: ItemInfo, rung: Rung, at: RungSpec | None
-    ) -> float | None:
+    ) -> Timing | None:
         """The body's time, on this rung's engine, on the input of rung `at` (the tiny sample in
         many partitions for `distributed`, the same fraction for a fraction rung)."""
         spec = info.param.spec
@@ -477,7 +490,7 @@ class DcsSession:
             data, _ = self.inputs.read(spec.source, at, rung.spark, spec.sample_key)
         except Exception:
             return None
-        return _timed_run(item, rung, data)
+        return self._timed_run(item, rung, data)
 
     def _scaling_base(self, info: ItemInfo, seconds: float) -> tuple[float, scaling.Point | None]:
         """The fixed overhead and the passed fraction rung just below this one.
@@ -506,13 +519,39 @@ class DcsSession:
         previous = None
         if fractions:
             last = fractions[-1]
-            previous = scaling.Point(last["rung"], int(last["rows"]), float(last["seconds"]))
+            tasks = last.get("task_seconds")
+            previous = scaling.Point(
+                last["rung"],
+                int(last["rows"]),
+                float(last["seconds"]),
+                float(tasks) if tasks is not None else None,
+            )
         overhead = min([overhead, seconds, *(float(r["seconds"]) for r in fractions)])
         return overhead, previous
 
-    def _time_again(self, item: pytest.Function, rung: Rung) -> float | None:
+    def _time_again(self, item: pytest.Function, rung: Rung) -> Timing | None:
         """Run the body once more on the same input; its time, or None if it failed."""
-        return _timed_run(item, rung, rung.input)
+        return self._timed_run(item, rung, rung.input)
+
+    def _timed_run(
+        self, item: pytest.Function, rung: Rung, data: DataFrame | None
+    ) -> Timing | None:
+        """One more run of the body on `data` (None: its own input), its jobs under a tag of
+        their own for their task time; None if it failed."""
+        self._reruns += 1
+        jobs = job_scope(self.engines.current, f"{job_tag(item.nodeid)}#{self._reruns}")
+        began = time.perf_counter()
+        try:
+            with rung.replaced(data), tagged(jobs):
+                _call_body(item, data)
+        except Exception:
+            return None
+        seconds = time.perf_counter() - began
+        task_seconds = None
+        if jobs is not None:
+            with contextlib.suppress(Exception):  # the status store is Spark's internals
+                task_seconds = jobs.task_seconds()
+        return Timing(seconds, task_seconds)
 
     def _check_sample_schema(self, item: pytest.Function, exc: Exception) -> None:
         """When code meets columns it does not expect on the tiny sample, say so if the sample
@@ -640,6 +679,9 @@ class DcsSession:
             "exponent": None
             if verdict is None or verdict.exponent is None
             else round(verdict.exponent, 3),
+            "exponent_basis": verdict.basis
+            if verdict is not None and verdict.exponent is not None
+            else None,
             "failure": failure.to_json() if failure else None,
             "task_seconds": round(task_seconds, 3) if ran and task_seconds is not None else None,
             "overhead_seconds": round(verdict.overhead, 4) if verdict is not None else None,
@@ -782,15 +824,22 @@ class DcsSession:
         return sink
 
 
-def _timed_run(item: pytest.Function, rung: Rung, data: DataFrame | None) -> float | None:
-    """Seconds of one more run of the body on `data` (None: its own input); None if it failed."""
-    began = time.perf_counter()
-    try:
-        with rung.replaced(data):
-            _call_body(item, data)
-    except Exception:
-        return None
-    return time.perf_counter() - began
+class Timing(NamedTuple):
+    """Seconds of one extra run of a body, and its executors' task seconds where known."""
+
+    seconds: float
+    task_seconds: float | None
+
+
+def _faster(point: scaling.Point, timing: Timing) -> scaling.Point:
+    """`point` with the smaller wall time and the smaller task time of it and `timing`."""
+    tasks = [t for t in (point.task_seconds, timing.task_seconds) if t is not None]
+    return scaling.Point(
+        point.rung,
+        point.rows,
+        min(point.seconds, timing.seconds),
+        min(tasks) if tasks else None,
+    )
 
 
 def _call_body(item: pytest.Function, scaled: DataFrame | None) -> None:

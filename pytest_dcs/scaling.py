@@ -8,8 +8,19 @@ consecutive fraction rungs `a` and `b` the exponent is
 
 so `k = 1` is linear and `k = 2` quadratic. The floor keeps a job whose growing part is lost in
 the noise of a busy machine from showing a steep exponent: both of its net times sit at the floor
-and `k` comes out near 0. A rung fails as `slowdown` when `k > max_exponent`, or when the time of
-a whole-source run, projected from the latest rung with `max(k, 1)` (no job is assumed to get
+and `k` comes out near 0.
+
+Where the engine reports it, the executors' task time (the run time of the body's tasks, summed)
+is a cleaner measure of the work: it holds no driver or scheduling time, so it needs no overhead
+taken off, and the parallelism that makes a larger rung's wall time grow slower than its work
+does not bend it. When the task time at the upper rung covers the growing part of the wall time
+(the executors did the work that grew), `k` is taken from the task times instead:
+
+    k = log(task_b / task_a) / log(rows_b / rows_a),    task = max(task seconds, floor)
+
+Work that grows on the driver (a Python loop over collected rows) leaves the task time small, and
+the wall time decides. A rung fails as `slowdown` when `k > max_exponent`, or when the time of a
+whole-source run, projected from the latest rung with `max(k, 1)` (no job is assumed to get
 cheaper per row as it grows), exceeds `dcs_budget`.
 """
 
@@ -26,21 +37,29 @@ NOISE_FLOOR_SECONDS = 0.5
 NOISE_FLOOR_SHARE = 0.5
 
 
+# Task times below this are the tasks' own start-up, not work.
+TASK_FLOOR_SECONDS = 0.5
+
+
 @dataclass(frozen=True)
 class Point:
-    """One measured rung: its id, input rows and the body's seconds."""
+    """One measured rung: its id, input rows, the body's seconds and, where the engine reports
+    it, the executors' task seconds of the body's jobs."""
 
     rung: str
     rows: int
     seconds: float
+    task_seconds: float | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
     """What the fraction rung `point` says about scaling.
 
-    `exponent` is None on the first fraction rung (nothing to compare with). `projected` is the
-    estimated seconds of a run on the whole source. `problem` is the `slowdown` message, or None.
+    `exponent` is None on the first fraction rung (nothing to compare with); `basis` says what it
+    was measured on: "task" (the executors' task time) or "wall" (the body's wall time).
+    `projected` is the estimated seconds of a run on the whole source. `problem` is the
+    `slowdown` message, or None.
     """
 
     point: Point
@@ -49,6 +68,7 @@ class Verdict:
     exponent: float | None
     projected: float | None
     problem: str | None
+    basis: str = "wall"
 
     @property
     def failed(self) -> bool:
@@ -73,6 +93,23 @@ def exponent(a: Point, b: Point, overhead: float) -> float | None:
         return None
     growth = net_seconds(b.seconds, overhead) / net_seconds(a.seconds, overhead)
     return max(0.0, math.log(growth) / math.log(b.rows / a.rows))
+
+
+def task_exponent(a: Point, b: Point) -> float | None:
+    """The exponent of the executors' task time in rows from `a` to `b`; None when either rung
+    has no task time or the rows did not grow. Never below 0, like `exponent`."""
+    if a.task_seconds is None or b.task_seconds is None or a.rows <= 0 or b.rows <= a.rows:
+        return None
+    growth = max(b.task_seconds, TASK_FLOOR_SECONDS) / max(a.task_seconds, TASK_FLOOR_SECONDS)
+    return max(0.0, math.log(growth) / math.log(b.rows / a.rows))
+
+
+def executors_carry(point: Point, overhead: float) -> bool:
+    """Whether the executors' task time at `point` covers the growing part of its wall time:
+    then the work that grew ran in tasks, and their time measures it best."""
+    return point.task_seconds is not None and point.task_seconds >= net_seconds(
+        point.seconds, overhead
+    )
 
 
 def project(point: Point, fraction: float, overhead: float, k: float | None) -> float:
@@ -107,17 +144,24 @@ def judge(
     """The verdict on fraction rung `point`, given the fraction rung below it (if any) and the
     fixed overhead measured at the tiny rungs."""
     k = exponent(previous, point, overhead) if previous is not None else None
+    basis = "wall"
+    if k is not None and previous is not None and executors_carry(point, overhead):
+        by_tasks = task_exponent(previous, point)
+        if by_tasks is not None:
+            k, basis = by_tasks, "task"
     projected = project(point, fraction, overhead, k)
     problem = None
     if k is not None and previous is not None and k > max_exponent:
-        problem = steep_message(previous, point, overhead, k, max_exponent, projected, fraction)
+        problem = steep_message(
+            previous, point, overhead, k, max_exponent, projected, fraction, basis
+        )
     elif budget is not None and projected > budget:
         problem = (
             f"a run on the whole source would take about {_duration(projected)}, more than "
             f"dcs_budget={_duration(budget)}: {_point(point)}"
             + (f", exponent {k:.2f}" if k is not None else ", assuming time grows linearly")
         )
-    return Verdict(point, previous, overhead, k, projected, problem)
+    return Verdict(point, previous, overhead, k, projected, problem, basis)
 
 
 def steep_message(
@@ -128,10 +172,20 @@ def steep_message(
     max_exponent: float,
     projected: float,
     fraction: float,
+    basis: str = "wall",
 ) -> str:
     rows_ratio = b.rows / a.rows
-    time_ratio = net_seconds(b.seconds, overhead) / net_seconds(a.seconds, overhead)
     whole = "at 100%" if fraction >= 1.0 else "projected at 100%"
+    if basis == "task" and a.task_seconds is not None and b.task_seconds is not None:
+        task_ratio = max(b.task_seconds, TASK_FLOOR_SECONDS) / max(
+            a.task_seconds, TASK_FLOOR_SECONDS
+        )
+        return (
+            f"executor time grows as rows^{k:.2f} (max_exponent {max_exponent:g}): "
+            f"data x{rows_ratio:.3g} -> task time x{task_ratio:.3g} "
+            f"({_task_point(a)}; {_task_point(b)}); {whole}: {_duration(projected)}"
+        )
+    time_ratio = net_seconds(b.seconds, overhead) / net_seconds(a.seconds, overhead)
     return (
         f"time grows as rows^{k:.2f} (max_exponent {max_exponent:g}): "
         f"data x{rows_ratio:.3g} -> time x{time_ratio:.3g} "
@@ -149,6 +203,10 @@ SLOWDOWN_ADVICE = (
 
 def _point(p: Point) -> str:
     return f"{p.rung}: {p.rows:,} rows in {p.seconds:.2f} s"
+
+
+def _task_point(p: Point) -> str:
+    return f"{p.rung}: {p.rows:,} rows, {p.task_seconds:.2f} s of tasks in {p.seconds:.2f} s"
 
 
 def _duration(seconds: float) -> str:

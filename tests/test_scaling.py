@@ -6,7 +6,16 @@ import math
 
 import pytest
 
-from pytest_dcs.scaling import Point, exponent, fit, judge, net_seconds, noise_floor, project
+from pytest_dcs.scaling import (
+    Point,
+    exponent,
+    fit,
+    judge,
+    net_seconds,
+    noise_floor,
+    project,
+    task_exponent,
+)
 
 
 def test_quadratic_growth_has_exponent_two_after_the_overhead() -> None:
@@ -83,6 +92,67 @@ def test_linear_rung_passes_and_reports_its_exponent() -> None:
     )
     assert not verdict.failed
     assert verdict.exponent == pytest.approx(1.0)
+
+
+# The task seconds below are those of a real run of the suite's linear and quadratic jobs on
+# 2 cores: the wall times bend (parallelism, overhead), the task times do not.
+
+
+def test_task_time_decides_when_the_executors_carry_the_work() -> None:
+    # Linear per-row work: wall 0.90 s -> 3.55 s reads k=1.30 after 0.52 s of overhead, whose
+    # subtraction leaves the lower rung at the noise floor; its tasks grew x3.87 for x4 rows.
+    verdict = judge(
+        Point("40pct", 4002, 3.5464, task_seconds=6.403),
+        0.4,
+        Point("10pct", 1001, 0.8987, task_seconds=1.653),
+        0.5227,
+        max_exponent=1.5,
+        budget=None,
+    )
+    assert not verdict.failed
+    assert verdict.basis == "task"
+    assert verdict.exponent == pytest.approx(0.977, abs=0.01)
+    assert exponent(verdict.previous, verdict.point, 0.5227) == pytest.approx(1.30, abs=0.01)
+
+
+def test_quadratic_work_fails_on_task_time_with_the_task_story() -> None:
+    verdict = judge(
+        Point("40pct", 4002, 4.6359, task_seconds=9.094),
+        0.4,
+        Point("20pct", 2000, 1.6846, task_seconds=2.353),
+        0.3934,
+        max_exponent=1.5,
+        budget=None,
+    )
+    assert verdict.failed and verdict.basis == "task"
+    assert verdict.exponent == pytest.approx(1.95, abs=0.01)
+    assert verdict.problem is not None
+    assert verdict.problem.startswith("executor time grows as rows^1.95 (max_exponent 1.5)")
+    assert "data x2 -> task time x3.86" in verdict.problem
+    assert "20pct: 2,000 rows, 2.35 s of tasks in 1.68 s" in verdict.problem
+
+
+def test_growth_on_the_driver_is_judged_on_wall_time() -> None:
+    # A Python loop over collected rows: the tasks stay small while the wall time grows x4.
+    verdict = judge(
+        Point("40pct", 4000, 33.0, task_seconds=0.3),
+        0.4,
+        Point("20pct", 2000, 9.0, task_seconds=0.2),
+        1.0,
+        max_exponent=1.5,
+        budget=None,
+    )
+    assert verdict.failed and verdict.basis == "wall"
+    assert verdict.exponent == pytest.approx(2.0)
+
+
+def test_task_exponent_needs_task_times_and_more_rows() -> None:
+    assert task_exponent(Point("a", 100, 1.0), Point("b", 200, 2.0, task_seconds=4.0)) is None
+    a, b = Point("a", 100, 1.0, task_seconds=2.0), Point("b", 100, 2.0, task_seconds=4.0)
+    assert task_exponent(a, b) is None
+    # Task times under the floor are start-up, not work: no growth.
+    small = Point("a", 100, 1.0, task_seconds=0.05), Point("b", 400, 1.0, task_seconds=0.4)
+    assert task_exponent(*small) == 0.0
 
 
 def test_budget_fails_the_first_fraction_assuming_linear_growth() -> None:
