@@ -156,6 +156,9 @@ def test_quadratic_pairs_fail_as_slowdown(climbed: Run) -> None:
     told = re.search(r"rows\^(\d+\.\d+)", summary)
     assert told and abs(float(told.group(1)) - top["exponent"]) <= 0.006, summary
     assert "20pct:" in summary and "40pct:" in summary and "data x" in summary
+    # The executors did the work that grew, so their task time measured it.
+    assert top["exponent_basis"] == "task"
+    assert summary.startswith("executor time grows as rows^") and "s of tasks in" in summary
     assert "projected at 100%" in summary
     assert top["projected_seconds"] > top["seconds"]
     assert rungs["20pct"]["rows"] < top["rows"]
@@ -167,6 +170,7 @@ def test_linear_job_on_the_same_source_climbs_three_times(climbed: Run) -> None:
         assert set(kinds(climbed, name).values()) == {"passed"}, climbed.output
         top = climbed.rungs(name)["40pct"]
         assert top["exponent"] is not None and top["exponent"] <= 1.5
+        assert top["exponent_basis"] == "task"
 
 
 def test_timing_rows_and_task_time_per_rung(climbed: Run) -> None:
