@@ -176,6 +176,7 @@ def steep_message(
 ) -> str:
     rows_ratio = b.rows / a.rows
     whole = "at 100%" if fraction >= 1.0 else "projected at 100%"
+    k = round(k, 3)  # as the report and the table keep it, so all three show the same digits
     if basis == "task" and a.task_seconds is not None and b.task_seconds is not None:
         task_ratio = max(b.task_seconds, TASK_FLOOR_SECONDS) / max(
             a.task_seconds, TASK_FLOOR_SECONDS
