@@ -4,18 +4,27 @@ The same value always gets the same pseudonym (whatever column it is in), and di
 different ones, so joins and group-bys on masked columns keep their meaning. The pseudonym's
 style follows the column name (emails look like emails); a hash suffix keeps them distinct.
 Nulls and empty strings are kept: they carry the variance a test is after, not a secret.
+
+Real values also reach text: an exception that quotes a row, a worker's traceback. The `Masker`
+remembers every value it masked, can look up in a DataFrame the values a text quotes
+(`learn_from`), and replaces them all in text by their pseudonyms (`scrub`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, reduce
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import types as T
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 _STYLES = (
     ("email", "email"),
@@ -92,10 +101,16 @@ def pseudonym(value: Any, column: str, dtype: T.DataType) -> Any:
 
 
 class Masker:
-    """Masks the configured columns of rows of one schema."""
+    """Masks the configured columns of rows of one schema, and text that quotes their values.
+
+    Every real value it masks is remembered with its pseudonym, in the text forms a message
+    would quote it in (`str`, and `repr` where that differs), so that `scrub` can replace it
+    in exception messages, tracebacks and reports later in the run.
+    """
 
     def __init__(self, columns: Collection[str]) -> None:
         self.columns = frozenset(columns)
+        self._known: dict[str, str] = {}
 
     def __bool__(self) -> bool:
         return bool(self.columns)
@@ -109,26 +124,151 @@ class Masker:
         for row in rows:
             values = list(row)
             for i in masked:
-                values[i] = pseudonym(values[i], fields[i].name, fields[i].dataType)
+                values[i] = self._mask(values[i], fields[i].name, fields[i].dataType)
             out.append(tuple(values))
         return out
 
     def record(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """A row given as a dict (column -> value): masked columns replaced by pseudonyms."""
         return {
-            k: (pseudonym(v, k, _guess_type(v)) if k in self.columns else v)
+            k: (self._mask(v, k, _guess_type(v)) if k in self.columns else v)
             for k, v in record.items()
         }
 
-    def scrub(self, text: str, originals: Iterable[Mapping[str, Any]]) -> str:
-        """`text` with every masked original value of `originals` replaced by its pseudonym."""
+    def _mask(self, value: Any, column: str, dtype: T.DataType) -> Any:
+        masked = pseudonym(value, column, dtype)
+        for original, replacement in text_forms(value, masked):
+            self._known.setdefault(original, replacement)
+        return masked
+
+    def scrub(self, text: str, originals: Iterable[Mapping[str, Any]] = ()) -> str:
+        """`text` with every masked value known so far, and those of the records `originals`
+        (column -> real value), replaced by its pseudonym (see `scrub_text`)."""
         for record in originals:
-            for column in self.columns & set(record):
-                value = record[column]
-                if value is None or value == "" or len(str(value)) < 3:
-                    continue
-                text = text.replace(str(value), str(pseudonym(value, column, _guess_type(value))))
+            self.record(record)
+        return scrub_text(text, self._known)
+
+    def scrub_json(self, value: Any) -> Any:
+        """`value` (JSON-like: dicts, lists, strings...) with `scrub` applied to every string."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {k: self.scrub_json(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.scrub_json(v) for v in value]
+        return value
+
+    def learn_from(self, df: DataFrame, texts: Iterable[str]) -> int:
+        """Find the values of `df`'s masked columns that `texts` quote, and remember them, so
+        that `scrub` masks them too; how many distinct rows of such values there were.
+
+        One Spark job: a filter of the masked columns (as strings) by the words and quoted
+        strings of the texts (`candidate_tokens`), at most `SCAN_LIMIT` rows collected.
+        """
+        from pyspark.sql import functions as F
+
+        fields = [f for f in df.schema.fields if f.name in self.columns and _scannable(f.dataType)]
+        tokens = candidate_tokens(texts)
+        if not fields or not tokens:
+            return 0
+        condition = reduce(
+            operator.or_, (F.col(f.name).cast("string").isin(tokens) for f in fields)
+        )
+        names = [f.name for f in fields]
+        found = df.where(condition).select(*names).distinct().limit(SCAN_LIMIT).collect()
+        self.rows(found, T.StructType(fields))
+        return len(found)
+
+
+# Shorter values are left in text: replacing every "7" or "ok" would garble a trace and hide
+# next to nothing.
+MIN_TEXT_CHARS = 3
+# Tokens of a failure's text looked up in its input, and rows of matches kept, at most.
+SCAN_TOKENS = 5000
+SCAN_LIMIT = 1000
+_MAX_TOKEN_CHARS = 200
+_WORD_CHAR = re.compile(r"\w")
+_JAVA_FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+\(|\.\.\. \d+ more)")
+_QUOTED = re.compile(r"'([^'\n]+)'|\"([^\"\n]+)\"")
+_SEPARATORS = re.compile(r"[\s()\[\]{}<>,;=`'\"|]+")
+_EDGES = ".:!?"
+# Up to this many neighbouring words form one token: values with spaces (names, addresses).
+_NGRAM = 3
+
+
+def text_forms(original: Any, masked: Any) -> list[tuple[str, str]]:
+    """The ways text quotes `original`, each with the same form of its pseudonym `masked`.
+
+    `str` (an f-string, Java's message) and `repr` (`{x!r}`, a traceback's locals) where it
+    differs: for strings the part between the quotes, so escapes are matched too. Array
+    elements count one by one. Nulls, empty and short values, booleans and values masked whole
+    (maps, structs) have none.
+    """
+    if isinstance(original, list | tuple) and isinstance(masked, list | tuple):
+        return [f for o, m in zip(original, masked, strict=False) for f in text_forms(o, m)]
+    if original is None or masked is None or isinstance(original, bool | bytes | bytearray):
+        return []
+    forms = [(str(original), str(masked))]
+    if isinstance(original, str):
+        quoted = (repr(original)[1:-1], repr(str(masked))[1:-1])
+    else:
+        quoted = (repr(original), repr(masked))
+    if quoted[0] != forms[0][0]:
+        forms.append(quoted)
+    return [(o, m) for o, m in forms if len(o) >= MIN_TEXT_CHARS and o != m]
+
+
+def scrub_text(text: str, replacements: Mapping[str, str]) -> str:
+    """`text` with each key of `replacements` that stands as a whole word replaced by its value.
+
+    "Whole" means not glued to a letter, digit or underscore at an end where the value itself
+    has one: `ann` is not replaced in `annual`, `a@x.com` not in `ba@x.com`. One pass, longest
+    value first, so a value that is part of another one does not break the longer one up, and
+    a pseudonym is never replaced again.
+    """
+    present = sorted((v for v in replacements if v in text), key=len, reverse=True)
+    if not present:
         return text
+    pattern = re.compile("|".join(_whole(v) for v in present))
+    return pattern.sub(lambda m: replacements[m.group(0)], text)
+
+
+def _whole(value: str) -> str:
+    before = r"(?<!\w)" if _WORD_CHAR.match(value[0]) else ""
+    after = r"(?!\w)" if _WORD_CHAR.match(value[-1]) else ""
+    return f"{before}{re.escape(value)}{after}"
+
+
+def candidate_tokens(texts: Iterable[str], limit: int = SCAN_TOKENS) -> list[str]:
+    """What in `texts` could be a quoted value: quoted strings, words stripped of punctuation,
+    and runs of up to three words; Java stack frames are skipped. First seen first, at most
+    `limit`, each of `MIN_TEXT_CHARS` to 200 characters."""
+    found: dict[str, None] = {}
+
+    def add(token: str) -> bool:
+        if MIN_TEXT_CHARS <= len(token) <= _MAX_TOKEN_CHARS:
+            found.setdefault(token)
+        return len(found) >= limit
+
+    for text in texts:
+        for line in text.splitlines():
+            if _JAVA_FRAME.match(line):
+                continue
+            for match in _QUOTED.finditer(line):
+                if add(match.group(1) or match.group(2)):
+                    return list(found)
+            words = [w.strip(_EDGES) for w in _SEPARATORS.split(line)]
+            words = [w for w in words if w]
+            for size in range(1, _NGRAM + 1):
+                for start in range(len(words) - size + 1):
+                    if add(" ".join(words[start : start + size])):
+                        return list(found)
+    return list(found)
+
+
+def _scannable(dtype: T.DataType) -> bool:
+    """Types whose values cast to the string a message quotes them as."""
+    return isinstance(dtype, T.StringType | T.NumericType | T.DateType)
 
 
 def _guess_type(value: Any) -> T.DataType:
