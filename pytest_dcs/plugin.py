@@ -659,27 +659,16 @@ class DcsSession:
             *(content for _, content in report.sections),
         ]
         rung = item.stash.get(RUNG_KEY, None)
-        began = time.perf_counter()
-        found, error = 0, None
-        if rung is not None and failure["kind"] not in ("panic", "timeout"):
-            for df in rung.read.values() if self.engines.state() == "live" else ():
-                try:
-                    found += self.masker.learn_from(df, texts)
-                except Exception as exc:  # the values known already are masked all the same
-                    error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        usable = failure["kind"] not in ("panic", "timeout") and self.engines.state() == "live"
+        frames = rung.read.values() if rung is not None and usable else ()
+        lookup = self.masker.look_up(frames, texts)
         scrub = self.masker.scrub
         report.longrepr = scrub(str(report.longrepr))
         report.sections = [(title, scrub(content)) for title, content in report.sections]
         captured_to = failure["captured_to"]
         record["failure"] = self.masker.scrub_json(failure)
         record["failure"]["captured_to"] = captured_to
-        record["failure"]["masking"] = self.masker.scrub_json(
-            {
-                "values_found": found,
-                "seconds": round(time.perf_counter() - began, 3),
-                "error": error,
-            }
-        )
+        record["failure"]["masking"] = self.masker.scrub_json(lookup)
         record["skew"] = self.masker.scrub_json(record["skew"])
 
     def _record(

@@ -129,3 +129,31 @@ def test_tokens_skip_java_frames_and_stop_at_the_limit() -> None:
     assert "bob@corp.example" in tokens
     many = " ".join(f"word{i}" for i in range(100))
     assert len(candidate_tokens([many], limit=10)) == 10
+
+
+class _Frame:
+    """Stands in for a DataFrame: only its schema is read before a job would run."""
+
+    def __init__(self, schema: T.StructType | None) -> None:
+        self._schema = schema
+
+    @property
+    def schema(self) -> T.StructType:
+        if self._schema is None:
+            raise RuntimeError("the session is stopped\nJVM trace follows")
+        return self._schema
+
+
+def test_a_frame_without_masked_columns_is_not_looked_up() -> None:
+    masker = Masker(["email"])
+    other = T.StructType([T.StructField("id", T.LongType())])
+    assert masker.learn_from(_Frame(other), ["bad id 12345"]) == 0  # type: ignore[arg-type]
+
+
+def test_a_failed_lookup_is_told_and_known_values_are_still_masked() -> None:
+    masker = Masker(["email"])
+    masker.rows([("a.b@corp.example",)], EMAIL)
+    lookup = masker.look_up([_Frame(None)], ["bad a.b@corp.example"])  # type: ignore[list-item]
+    assert lookup["values_found"] == 0
+    assert lookup["error"] == "RuntimeError: the session is stopped"
+    assert masker.scrub("bad a.b@corp.example") == f"bad {_fake('a.b@corp.example')}"
