@@ -206,6 +206,9 @@ MIN_TEXT_CHARS = 3
 SCAN_TOKENS = 5000
 SCAN_LIMIT = 1000
 _MAX_TOKEN_CHARS = 200
+# A value cut short at an ellipsis is replaced when this much of it is left: shorter stumps
+# would match common words.
+_MIN_CUT_CHARS = 6
 _WORD_CHAR = re.compile(r"\w")
 _JAVA_FRAME = re.compile(r"^\s*(?:at [\w$.<>/]+\(|\.\.\. \d+ more)")
 _QUOTED = re.compile(r"'([^'\n]+)'|\"([^\"\n]+)\"")
@@ -243,13 +246,56 @@ def scrub_text(text: str, replacements: Mapping[str, str]) -> str:
     "Whole" means not glued to a letter, digit or underscore at an end where the value itself
     has one: `ann` is not replaced in `annual`, `a@x.com` not in `ba@x.com`. One pass, longest
     value first, so a value that is part of another one does not break the longer one up, and
-    a pseudonym is never replaced again.
+    a pseudonym is never replaced again. A value cut short at an ellipsis (`...`) is replaced too.
     """
     present = sorted((v for v in replacements if v in text), key=len, reverse=True)
-    if not present:
+    if present:
+        pattern = re.compile("|".join(_whole(v) for v in present))
+        text = pattern.sub(lambda m: replacements[m.group(0)], text)
+    return _unclip(text, replacements)
+
+
+def _unclip(text: str, replacements: Mapping[str, str]) -> str:
+    """`text` with the parts of values cut short at an ellipsis replaced by their pseudonyms:
+    `bad email user5.sec...` (a summary's length limit), `'user5.se...example'` (pytest's
+    `saferepr` keeps both ends). Cut parts shorter than `_MIN_CUT_CHARS` are left."""
+    if "..." not in text:
         return text
-    pattern = re.compile("|".join(_whole(v) for v in present))
-    return pattern.sub(lambda m: replacements[m.group(0)], text)
+    values = [v for v in replacements if len(v) > _MIN_CUT_CHARS]
+    pieces = text.split("...")
+    for i in range(len(pieces) - 1):
+        # Only an ellipsis glued to a word cuts one (not "\t... 5 more" of a Java trace).
+        before, after = pieces[i], pieces[i + 1]
+        if before and not before[-1].isspace():
+            cut, value = max(((_cut_end(before, v), v) for v in values), default=(0, ""))
+            if cut:
+                pieces[i] = before[:-cut] + replacements[value]
+        if after and not after[0].isspace():
+            cut, value = max(((_cut_start(after, v), v) for v in values), default=(0, ""))
+            if cut:
+                pieces[i + 1] = replacements[value] + after[cut:]
+    return "...".join(pieces)
+
+
+def _cut_end(text: str, value: str) -> int:
+    """How many characters at the end of `text` are the start of `value`, cut (0: none)."""
+    for size in range(len(value) - 1, _MIN_CUT_CHARS - 1, -1):
+        start = len(text) - size
+        if text.endswith(value[:size]) and not (
+            start > 0 and _WORD_CHAR.match(value[0]) and _WORD_CHAR.match(text[start - 1])
+        ):
+            return size
+    return 0
+
+
+def _cut_start(text: str, value: str) -> int:
+    """How many characters at the start of `text` are the end of `value`, cut (0: none)."""
+    for size in range(len(value) - 1, _MIN_CUT_CHARS - 1, -1):
+        if text.startswith(value[-size:]) and not (
+            size < len(text) and _WORD_CHAR.match(value[-1]) and _WORD_CHAR.match(text[size])
+        ):
+            return size
+    return 0
 
 
 def _whole(value: str) -> str:

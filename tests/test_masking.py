@@ -157,3 +157,17 @@ def test_a_failed_lookup_is_told_and_known_values_are_still_masked() -> None:
     assert lookup["values_found"] == 0
     assert lookup["error"] == "RuntimeError: the session is stopped"
     assert masker.scrub("bad a.b@corp.example") == f"bad {_fake('a.b@corp.example')}"
+
+
+def test_a_value_cut_short_at_an_ellipsis_is_replaced() -> None:
+    table = {"user10003.secret@corp.example": "P"}
+    assert scrub_text("bad email user10003.secr...", table) == "bad email P..."
+    # pytest's saferepr keeps both ends of a long repr.
+    assert scrub_text("['user10003.se...rp.example']", table) == "['P...P']"
+
+
+def test_a_short_stump_or_a_word_that_merely_ends_like_a_value_is_left() -> None:
+    table = {"user10003.secret@corp.example": "P"}
+    assert scrub_text("the user...", table) == "the user..."
+    assert scrub_text("superuser10003...", table) == "superuser10003..."
+    assert scrub_text("and more...", table) == "and more..."
