@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from conftest import Project, Run
@@ -69,7 +70,8 @@ def test_assertion_shows_an_email(scaled):
 
 
 def _email(i: int) -> str:
-    return f"user{i}.secret@corp.example"
+    # An apostrophe and a non-ASCII letter in some: quoted by repr, looked up as SQL literals.
+    return f"user{i}.o'neil.ü@corp.example" if i in UNLOCALIZED else f"user{i}.secret@corp.example"
 
 
 def _fake(i: int) -> str:
@@ -99,8 +101,18 @@ def climbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, str
 
 
 def _texts(climbed: tuple[Run, str]) -> dict[str, str]:
+    """Each place's text, unescaped: JSON strings and XML attributes escape some characters."""
     run, junit = climbed
-    return {"terminal": run.output, "report": json.dumps(run.report), "junit": junit}
+    unescaped = [
+        text
+        for element in ElementTree.fromstring(junit).iter()
+        for text in (element.text or "", *element.attrib.values())
+    ]
+    return {
+        "terminal": run.output,
+        "report": json.dumps(run.report, ensure_ascii=False),
+        "junit": "\n".join(unescaped),
+    }
 
 
 def test_the_sample_rungs_pass_and_the_real_rung_fails(climbed: tuple[Run, str]) -> None:
@@ -143,20 +155,20 @@ def test_the_localized_rows_and_the_message_show_the_same_pseudonyms(
 def test_a_quoted_value_no_row_was_found_for_is_looked_up_in_the_input(
     climbed: tuple[Run, str],
 ) -> None:
-    run, junit = climbed
+    run, _ = climbed
     failure = run.rungs("test_udf_quotes_the_email_unlocalized")["100pct"]["failure"]
     assert failure["offending_rows"] == []
     assert failure["masking"]["values_found"] >= 1, failure["masking"]
     assert failure["masking"]["error"] is None
-    quoted = [f for f in map(_fake, UNLOCALIZED) if f"bad email '{f}'" in failure["summary"]]
+    quoted = [f for f in map(_fake, UNLOCALIZED) if f'bad email "{f}"' in failure["summary"]]
     assert quoted, failure["summary"]
     assert quoted[0] in run.output
-    assert quoted[0] in junit
+    assert quoted[0] in _texts(climbed)["junit"]
 
 
 def test_a_driver_assertion_quoting_a_value_is_masked(climbed: tuple[Run, str]) -> None:
-    run, junit = climbed
+    run, _ = climbed
     failure = run.rungs("test_assertion_shows_an_email")["100pct"]["failure"]
     assert f"real emails: ['{_fake(ASSERTED)}']" in failure["trace"]
     assert _fake(ASSERTED) in run.output
-    assert _fake(ASSERTED) in junit
+    assert _fake(ASSERTED) in _texts(climbed)["junit"]

@@ -119,6 +119,7 @@ def test_tokens_are_quoted_strings_words_and_runs_of_words() -> None:
     tokens = candidate_tokens([text])
     assert {"Ann Lee", "a.b@corp.example", "Bob Ray", "ValueError"} <= set(tokens)
     assert "email=a.b@corp.example" not in tokens
+    assert "o'neil@corp.example" in candidate_tokens(["bad email o'neil@corp.example."])
     assert all(len(t) >= 3 for t in tokens)
 
 
