@@ -12,6 +12,7 @@ remembers every value it masked, can look up in a DataFrame the values a text qu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import operator
@@ -112,6 +113,7 @@ class Masker:
     def __init__(self, columns: Collection[str]) -> None:
         self.columns = frozenset(columns)
         self._known: dict[str, str] = {}
+        self._values: dict[tuple[str, type, Any], Any] = {}
 
     def __bool__(self) -> bool:
         return bool(self.columns)
@@ -140,6 +142,8 @@ class Masker:
         masked = pseudonym(value, column, dtype)
         for original, replacement in text_forms(value, masked):
             self._known.setdefault(original, replacement)
+        with contextlib.suppress(TypeError):  # unhashable (arrays): their elements are text
+            self._values.setdefault((column, type(value), value), masked)
         return masked
 
     def scrub(self, text: str, originals: Iterable[Mapping[str, Any]] = ()) -> str:
@@ -150,14 +154,24 @@ class Masker:
         return scrub_text(text, self._known)
 
     def scrub_json(self, value: Any) -> Any:
-        """`value` (JSON-like: dicts, lists, strings...) with `scrub` applied to every string."""
+        """`value` (JSON-like: dicts, lists, strings...) with `scrub` applied to every string,
+        and a field named like a masked column that holds a real value masked before (a number,
+        a date) given its pseudonym."""
         if isinstance(value, str):
             return self.scrub(value)
         if isinstance(value, Mapping):
-            return {k: self.scrub_json(v) for k, v in value.items()}
+            return {k: self._field(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.scrub_json(v) for v in value]
         return value
+
+    def _field(self, name: Any, value: Any) -> Any:
+        if name in self.columns and not isinstance(value, str):
+            with contextlib.suppress(TypeError):
+                masked = self._values.get((name, type(value), value))
+                if masked is not None:
+                    return masked
+        return self.scrub_json(value)
 
     def learn_from(self, df: DataFrame, texts: Iterable[str]) -> int:
         """Find the values of `df`'s masked columns that `texts` quote, and remember them, so

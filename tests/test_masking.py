@@ -172,3 +172,11 @@ def test_a_short_stump_or_a_word_that_merely_ends_like_a_value_is_left() -> None
     assert scrub_text("the user...", table) == "the user..."
     assert scrub_text("superuser10003...", table) == "superuser10003..."
     assert scrub_text("and more...", table) == "and more..."
+
+
+def test_scrub_json_masks_a_number_only_in_a_field_of_its_column() -> None:
+    masker = Masker(["client_id"])
+    schema = T.StructType([T.StructField("client_id", T.LongType())])
+    [(fake,)] = masker.rows([(7_000_123,)], schema)
+    skew_row = {"client_id": 7_000_123, "rows": 7_000_123, "share": "90.0%"}
+    assert masker.scrub_json(skew_row) == {"client_id": fake, "rows": 7_000_123, "share": "90.0%"}
