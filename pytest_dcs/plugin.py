@@ -828,7 +828,10 @@ class DcsSession:
             masked = self.masker.rows(originals, df.schema) if real else originals
             records = [dict(zip(df.columns, r, strict=True)) for r in masked]
             if real:
-                # `rows` above remembered these rows' values, so the summary loses them too.
+                # `rows` above remembered these rows' values; an error's summary may quote
+                # another row's (localization found others), which one lookup in `df` finds.
+                if self.masker:
+                    self.masker.look_up([df], [summary])
                 summary = self.masker.scrub(summary)
             source = spec.source
             if not spec.capture or source is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 from xml.etree import ElementTree
 
 import pytest
@@ -88,21 +89,38 @@ def _write_people(folder: Path) -> None:
         (folder / f"part-{part}.json").write_text("\n".join(lines) + "\n")
 
 
+def _decoded(path: Path) -> str:
+    """A sample or capture file as text, its JSON strings read back (escapes undone)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".jsonl":
+        return text
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.dumps(records, ensure_ascii=False)
+
+
+class Climbed(NamedTuple):
+    run: Run
+    junit: str
+    samples: str
+    """The sample and capture files, decoded."""
+
+
 @pytest.fixture(scope="module")
-def climbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, str]]:
+def climbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Climbed]:
     project = Project(tmp_path_factory.mktemp("masktext"))
     project.write("pytest.ini", INI)
     project.write("test_people.py", TESTS)
     _write_people(project.path / "data" / "people")
     junit = project.path / "junit.xml"
     run = project.run(f"--junitxml={junit}")
-    yield run, junit.read_text() if junit.exists() else ""
+    samples = "\n".join(map(_decoded, sorted((project.path / "dcs_samples").iterdir())))
+    yield Climbed(run, junit.read_text() if junit.exists() else "", samples)
     project.kill_leftovers()
 
 
-def _texts(climbed: tuple[Run, str]) -> dict[str, str]:
+def _texts(climbed: Climbed) -> dict[str, str]:
     """Each place's text, unescaped: JSON strings and XML attributes escape some characters."""
-    run, junit = climbed
+    run, junit, samples = climbed
     unescaped = [
         text
         for element in ElementTree.fromstring(junit).iter()
@@ -112,11 +130,12 @@ def _texts(climbed: tuple[Run, str]) -> dict[str, str]:
         "terminal": run.output,
         "report": json.dumps(run.report, ensure_ascii=False),
         "junit": "\n".join(unescaped),
+        "samples": samples,
     }
 
 
-def test_the_sample_rungs_pass_and_the_real_rung_fails(climbed: tuple[Run, str]) -> None:
-    run, junit = climbed
+def test_the_sample_rungs_pass_and_the_real_rung_fails(climbed: Climbed) -> None:
+    run, junit, _ = climbed
     for name, kind in [
         ("test_udf_names_the_email", "data"),
         ("test_udf_quotes_the_email_unlocalized", "data"),
@@ -129,16 +148,17 @@ def test_the_sample_rungs_pass_and_the_real_rung_fails(climbed: tuple[Run, str])
     assert junit.count("<failure ") == 3, junit
 
 
-def test_no_real_email_appears_anywhere(climbed: tuple[Run, str]) -> None:
+def test_no_real_email_appears_anywhere(climbed: Climbed) -> None:
+    assert "captured_at" in climbed.samples, "no rows were captured"
     for where, text in _texts(climbed).items():
         leaked = [e for e in map(_email, range(ROWS)) if e in text]
         assert not leaked, f"{where} shows real emails {leaked[:5]}"
 
 
 def test_the_localized_rows_and_the_message_show_the_same_pseudonyms(
-    climbed: tuple[Run, str],
+    climbed: Climbed,
 ) -> None:
-    run, _ = climbed
+    run = climbed.run
     failure = run.rungs("test_udf_names_the_email")["100pct"]["failure"]
     fakes = sorted(map(_fake, LOCALIZED))
     [row] = failure["offending_rows"]
@@ -153,9 +173,9 @@ def test_the_localized_rows_and_the_message_show_the_same_pseudonyms(
 
 
 def test_a_quoted_value_no_row_was_found_for_is_looked_up_in_the_input(
-    climbed: tuple[Run, str],
+    climbed: Climbed,
 ) -> None:
-    run, _ = climbed
+    run = climbed.run
     failure = run.rungs("test_udf_quotes_the_email_unlocalized")["100pct"]["failure"]
     assert failure["offending_rows"] == []
     assert failure["masking"]["values_found"] >= 1, failure["masking"]
@@ -166,8 +186,8 @@ def test_a_quoted_value_no_row_was_found_for_is_looked_up_in_the_input(
     assert quoted[0] in _texts(climbed)["junit"]
 
 
-def test_a_driver_assertion_quoting_a_value_is_masked(climbed: tuple[Run, str]) -> None:
-    run, _ = climbed
+def test_a_driver_assertion_quoting_a_value_is_masked(climbed: Climbed) -> None:
+    run = climbed.run
     failure = run.rungs("test_assertion_shows_an_email")["100pct"]["failure"]
     assert f"real emails: ['{_fake(ASSERTED)}']" in failure["trace"]
     assert _fake(ASSERTED) in run.output
