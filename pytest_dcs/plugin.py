@@ -635,14 +635,41 @@ class DcsSession:
         final = report.when == "call" or (report.when != "call" and not report.passed)
         if final:
             record, failure = self._record(item, info, report, call)
-            # A plain attribute travels with the report to the xdist controller.
-            report.__dict__["dcs_rung"] = record
-            _junit_properties(item, record)
             if failure is not None:
                 # The short story first; the full trace stays in the JSON report (and at -vv).
                 verbose = self.config.get_verbosity() >= 2
                 report.longrepr = render_story(failure, rung=info.param.rung.name, verbose=verbose)
+                if info.param.rung.kind == "fraction" and self.masker:
+                    self._mask_text(item, report, record)
+            # A plain attribute travels with the report to the xdist controller.
+            report.__dict__["dcs_rung"] = record
+            _junit_properties(item, record)
         return report
+
+    def _mask_text(self, item: pytest.Item, report: pytest.TestReport, record: RungRecord) -> None:
+        """Replace the real values of masked columns in every text of a failed fraction rung:
+        the story (terminal and JUnit), the captured output and the report record. Values of the
+        rung's input that the texts quote are looked up first, one filter job per source read."""
+        failure = record["failure"]
+        texts = [
+            failure["summary"],
+            failure["python_trace"],
+            str(report.longrepr),
+            failure["trace"],
+            *(content for _, content in report.sections),
+        ]
+        rung = item.stash.get(RUNG_KEY, None)
+        usable = failure["kind"] not in ("panic", "timeout") and self.engines.state() == "live"
+        frames = rung.read.values() if rung is not None and usable else ()
+        lookup = self.masker.look_up(frames, texts)
+        scrub = self.masker.scrub
+        report.longrepr = scrub(str(report.longrepr))
+        report.sections = [(title, scrub(content)) for title, content in report.sections]
+        captured_to = failure["captured_to"]
+        record["failure"] = self.masker.scrub_json(failure)
+        record["failure"]["captured_to"] = captured_to
+        record["failure"]["masking"] = self.masker.scrub_json(lookup)
+        record["skew"] = self.masker.scrub_json(record["skew"])
 
     def _record(
         self,
@@ -801,7 +828,11 @@ class DcsSession:
             masked = self.masker.rows(originals, df.schema) if real else originals
             records = [dict(zip(df.columns, r, strict=True)) for r in masked]
             if real:
-                summary = self.masker.scrub(summary, [r.asDict() for r in rows])
+                # `rows` above remembered these rows' values; an error's summary may quote
+                # another row's (localization found others), which one lookup in `df` finds.
+                if self.masker:
+                    self.masker.look_up([df], [summary])
+                summary = self.masker.scrub(summary)
             source = spec.source
             if not spec.capture or source is None:
                 return records, None, summary

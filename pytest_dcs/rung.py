@@ -98,6 +98,8 @@ class Rung:
         """Input rows of the marker's source at this rung, once it has been read."""
         self.input: DataFrame | None = None
         """The marker's source as this rung read it (what `scaled` is)."""
+        self.read: dict[str, DataFrame] = {}
+        """Every source this rung read, by name: the real data at fraction rungs."""
         self._replacement: DataFrame | None = None
         self._rerunning = False
         self.warnings: list[str] = []
@@ -136,6 +138,7 @@ class Rung:
         if name == self._default_source and self._replacement is not None:
             return self._replacement
         df, rows = self._reader(name)
+        self.read[name] = df
         if name == self._default_source:
             self.rows = rows
             self.input = df
