@@ -427,7 +427,8 @@ class DcsSession:
         spec, fraction = info.param.spec, info.param.rung.fraction
         if fraction is None or rung.rows is None:
             return
-        overhead, previous = self._scaling_base(info, seconds)
+        overhead, below = self._scaling_base(info, seconds)
+        previous = below[-1] if below else None
         point = scaling.Point(rung.name, rung.rows, seconds, item.stash.get(TASK_SECONDS_KEY, None))
 
         def judge(at: scaling.Point, overhead: float) -> scaling.Verdict:
@@ -438,6 +439,7 @@ class DcsSession:
                 overhead,
                 max_exponent=spec.max_exponent,
                 budget=self.settings.budget,
+                below=[*below[:-1], previous] if previous is not None else (),
             )
 
         verdict = judge(point, overhead)
@@ -449,10 +451,10 @@ class DcsSession:
             tiny = self._time_on(item, info, rung, build_ladder(())[1])
             if tiny is not None:
                 overhead = min(overhead, tiny.seconds)
-            below = _fraction_rung_named(spec, previous.rung) if previous is not None else None
+            lower_rung = _fraction_rung_named(spec, previous.rung) if previous else None
             for _ in range(CONFIRMING_ROUNDS):
                 if previous is not None:
-                    lower = self._time_on(item, info, rung, below)
+                    lower = self._time_on(item, info, rung, lower_rung)
                     if lower is not None:
                         previous = _faster(previous, lower)
                 again = self._time_again(item, rung)
@@ -494,8 +496,8 @@ class DcsSession:
             return None
         return self._timed_run(item, rung, data)
 
-    def _scaling_base(self, info: ItemInfo, seconds: float) -> tuple[float, scaling.Point | None]:
-        """The fixed overhead and the passed fraction rung just below this one.
+    def _scaling_base(self, info: ItemInfo, seconds: float) -> tuple[float, list[scaling.Point]]:
+        """The fixed overhead and the passed fraction rungs below this one, lowest first.
 
         The overhead is the tiny `distributed` rung's time (same engine, next to no rows), but
         never more than a fraction rung's time (`seconds` is this rung's): those include it, so
@@ -518,18 +520,17 @@ class DcsSession:
             for r in below
             if r.get("fraction") is not None and r.get("rows") and r.get("seconds") is not None
         ]
-        previous = None
-        if fractions:
-            last = fractions[-1]
-            tasks = last.get("task_seconds")
-            previous = scaling.Point(
-                last["rung"],
-                int(last["rows"]),
-                float(last["seconds"]),
-                float(tasks) if tasks is not None else None,
+        points = [
+            scaling.Point(
+                r["rung"],
+                int(r["rows"]),
+                float(r["seconds"]),
+                float(r["task_seconds"]) if r.get("task_seconds") is not None else None,
             )
-        overhead = min([overhead, seconds, *(float(r["seconds"]) for r in fractions)])
-        return overhead, previous
+            for r in fractions
+        ]
+        overhead = min([overhead, seconds, *(p.seconds for p in points)])
+        return overhead, points
 
     def _time_again(self, item: pytest.Function, rung: Rung) -> Timing | None:
         """Run the body once more on the same input; its time, or None if it failed."""
