@@ -204,6 +204,9 @@ class Engines:
         self.config = config
         self.starts: Counter[str] = Counter()
         self.start_seconds: dict[str, float] = {}
+        # Per engine, what its last warm-up covered: executors registered (and expected), and the
+        # executors' Python daemons that ran a task.
+        self.warm_up: dict[str, dict[str, int]] = {}
         self._engine: Engine | None = None
         self._session: SparkSession | None = None
         self._launched_jvm = False
@@ -255,12 +258,22 @@ class Engines:
                     f"The {engine} engine ({master}) did not start: {type(exc).__name__}: {first}"
                 )
             ) from exc
-        _warm_up(session)
+        self.warm_up[engine] = self._warm(session, master)
         self.starts[engine] += 1
         self.start_seconds[engine] = self.start_seconds.get(engine, 0.0) + (
             time.perf_counter() - began
         )
         return session
+
+    def _warm(self, session: SparkSession, master: str) -> dict[str, int]:
+        """Wait for a classic cluster's executors, then warm the engine up: what it found."""
+        expected = 0 if is_connect(master) else expected_executors(master, self.config.spark_conf)
+        registered = 0
+        if expected:
+            with contextlib.suppress(Exception):  # the first test will tell what is wrong
+                registered = _wait_for_executors(session, expected, EXECUTOR_WAIT_SECONDS)
+        daemons = _warm_up(session, min(expected, registered))
+        return {"executors": registered, "expected": expected, "python_daemons": len(daemons)}
 
     def _start_classic(
         self, master: str, conf: Mapping[str, str], shipped: list[Path]
@@ -314,21 +327,79 @@ class Engines:
             self._ship_dir = self._shipped = None
 
 
-def _warm_up(session: SparkSession) -> None:
-    """Run a job with a Python UDF and a shuffle on every core, so that the first test on the
-    engine does not pay for starting Python workers and compiling the JVM's hot paths (its
-    time is the fixed overhead `slowdown` subtracts). It costs 1-2 s once per engine start."""
+# How long a starting cluster engine waits for its executors to register before the warm-up;
+# a local-cluster executor JVM starts in 3-10 s on a loaded 2-core machine.
+EXECUTOR_WAIT_SECONDS = 60.0
+# Warm-up jobs run until every executor has started its Python worker, at most this many times.
+WARM_UP_ROUNDS = 3
+_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,")
+
+
+def expected_executors(master: str, conf: Mapping[str, str]) -> int:
+    """How many executors a classic engine is meant to have (0: unknown, or local mode)."""
+    found = _LOCAL_CLUSTER.match(master)
+    if found:
+        return int(found.group(1))
+    try:
+        return max(0, int(conf.get("spark.executor.instances", "0")))
+    except ValueError:
+        return 0
+
+
+def _registered_executors(session: SparkSession) -> int:
+    """Executors registered with a classic session's driver (the driver itself not counted)."""
+    infos = session.sparkContext._jsc.sc().statusTracker().getExecutorInfos()  # type: ignore[union-attr]
+    return max(0, len(infos) - 1)
+
+
+def _wait_for_executors(session: SparkSession, expected: int, seconds: float) -> int:
+    """Wait, at most `seconds`, until `expected` executors have registered; how many did."""
+    deadline = time.monotonic() + seconds
+    registered = _registered_executors(session)
+    while registered < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        registered = _registered_executors(session)
+    return registered
+
+
+def _warm_up(session: SparkSession, executors: int = 0) -> set[int]:
+    """Run jobs with a Python UDF and a shuffle, so that the first test on the engine does not
+    pay for starting executors' Python workers and compiling the JVM's hot paths inside its
+    timeout and timing (its time is the fixed overhead `slowdown` subtracts).
+
+    Each Python task reports the process that forked its worker (one pyspark daemon per
+    executor); the job is repeated until `executors` daemons answered, since tasks go to the
+    executors that are free and one executor can take them all. Returns the daemons seen.
+    It costs 1-2 s once per engine start.
+    """
     from pyspark.sql import functions as F
 
     try:
         cores = max(2, int(session.conf.get("spark.default.parallelism", "2") or 2))
     except Exception:
         cores = 2
-    plus_one = F.udf(lambda v: v + 1, "long")  # a lambda: pickled by value, imports nothing
+    cores = max(cores, 2 * executors)
+
+    def daemon(_value: int) -> int:
+        # Nested, so it is pickled by value: the executors need not import this module.
+        import os
+
+        return os.getppid()
+
+    daemons: set[int] = set()
     with contextlib.suppress(Exception):  # the first test will tell what is wrong
-        session.range(0, 4000, 1, cores * 2).select(plus_one("id").alias("v")).groupBy(
-            (F.col("v") % 7).alias("k")
-        ).count().collect()
+        for _ in range(WARM_UP_ROUNDS):
+            rows = (
+                session.range(0, 4000, 1, cores * 2)
+                .select(F.udf(daemon, "long")("id").alias("daemon"))
+                .groupBy("daemon")
+                .count()
+                .collect()
+            )
+            daemons |= {int(row["daemon"]) for row in rows}
+            if len(daemons) >= executors:
+                break
+    return daemons
 
 
 def is_connect_session(session: SparkSession) -> bool:

@@ -29,7 +29,7 @@ from pytest_dcs.guard import (
     tagged,
     timeout_failure,
 )
-from pytest_dcs.inputs import Inputs, SourceUnreadable
+from pytest_dcs.inputs import Inputs, MaskError, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
 from pytest_dcs.masking import Masker
 from pytest_dcs.progress import Progress
@@ -211,6 +211,7 @@ class DcsSession:
                 masker=self.masker,
                 refresh=self.settings.refresh_samples,
                 refreshed_since=self.run_started,
+                run_id=self.run_dir.name,
             )
         return self._inputs
 
@@ -772,7 +773,7 @@ class DcsSession:
                 return self.inputs.read(name, info.param.rung, spark, spec.sample_key)
             except KeyError as exc:
                 pytest.fail(f"{item.nodeid}: {exc.args[0]}", pytrace=False)
-            except SampleError as exc:
+            except (SampleError, MaskError) as exc:
                 pytest.fail(str(exc), pytrace=False)
 
         rung = Rung(
@@ -992,7 +993,7 @@ def tiny(request: pytest.FixtureRequest, spark: SparkSession) -> Callable[[str],
         key = info.param.spec.sample_key if info and info.param.spec.source == name else ()
         try:
             df, _ = dcs.inputs.read(name, rung_spec, spark, key)
-        except (KeyError, SampleError, SourceUnreadable) as exc:
+        except (KeyError, SampleError, SourceUnreadable, MaskError) as exc:
             pytest.fail(f"tiny({name!r}): {exc.args[0] if exc.args else exc}", pytrace=False)
         return df
 
