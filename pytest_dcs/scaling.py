@@ -23,8 +23,9 @@ the wall time decides. A rung fails as `slowdown` when `k > max_exponent`, or wh
 whole-source run exceeds `dcs_budget`. With two fraction rungs or more that time is projected
 from their measured growth: `c + a * rows^k` fitted to their wall times, with `k` at least 1 (no
 job is assumed to get cheaper per row as it grows). A single fraction rung has no growth to
-fit; its net time, projected linearly, fails the budget only when it does so with the noise
-floor taken off, since the floor multiplied by 1/fraction is no evidence of anything.
+fit; it fails the budget only when its net time is clearly above the noise and, with the noise
+floor taken off, still exceeds the budget projected linearly: the floor multiplied by
+1/fraction is no evidence of anything.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ NOISE_FLOOR_SECONDS = 0.5
 # ...and below this share of the fixed overhead, which varies with it.
 NOISE_FLOOR_SHARE = 0.5
 
+
+# At the first fraction rung there is no growth to fit: its net time is evidence against
+# dcs_budget only when it is this many noise floors (a read of the source costs a fixed part
+# that a linear projection would multiply by 1/fraction, too).
+CLEAR_NET_FLOORS = 4.0
 
 # Task times below this are the tasks' own start-up, not work.
 TASK_FLOOR_SECONDS = 0.5
@@ -151,12 +157,14 @@ def growth_fit(points: Sequence[Point], k: float) -> tuple[float, float]:
     return max(0.0, my - a * mx), a
 
 
-def first_rung_floor(point: Point, fraction: float, overhead: float) -> float:
+def first_rung_floor(point: Point, fraction: float, overhead: float) -> float | None:
     """The least a whole-source run can take, judged from the first fraction rung alone: its net
-    time less the noise floor, projected linearly. A net time within the noise projects to the
-    overhead only."""
-    net = point.seconds - overhead
-    return overhead + max(net - noise_floor(overhead), 0.0) / fraction
+    time less the noise floor, projected linearly; None when the net time is not clearly above
+    the noise (`CLEAR_NET_FLOORS` floors), which is then no evidence either way."""
+    net, floor = point.seconds - overhead, noise_floor(overhead)
+    if net < CLEAR_NET_FLOORS * floor:
+        return None
+    return overhead + (net - floor) / fraction
 
 
 def fit(points: Sequence[Point], overhead: float) -> float | None:
@@ -222,7 +230,7 @@ def budget_message(
             f"{limit}: {_point(point)}{growth}, fitted to {rungs_below + 1} fraction rungs"
         )
     least = first_rung_floor(point, fraction, overhead)
-    if least <= budget:
+    if least is None or least <= budget:
         return None
     return (
         f"a run on the whole source would take at least {_duration(least)}, more than {limit}: "

@@ -9,6 +9,7 @@ import pytest
 from pytest_dcs.scaling import (
     Point,
     exponent,
+    first_rung_floor,
     fit,
     growth_fit,
     judge,
@@ -207,6 +208,15 @@ def test_budget_at_the_first_fraction_does_not_project_the_noise_floor() -> None
     verdict = judge(Point("1pct", 100, 0.9), 0.01, None, 0.5, max_exponent=1.5, budget=30.0)
     assert verdict.projected == pytest.approx(40.5)
     assert not verdict.failed
+
+
+def test_budget_at_the_first_fraction_needs_a_net_time_well_above_the_noise() -> None:
+    # 1 s over the overhead: above the floor, but reading the source alone may cost that much,
+    # and x100 it would be 100 s.
+    verdict = judge(Point("1pct", 100, 1.5), 0.01, None, 0.5, max_exponent=1.5, budget=30.0)
+    assert not verdict.failed
+    assert first_rung_floor(Point("1pct", 100, 1.5), 0.01, 0.5) is None
+    assert first_rung_floor(Point("1pct", 100, 2.5), 0.01, 0.5) == pytest.approx(150.5)
 
 
 def test_budget_at_the_first_fraction_fails_on_clear_evidence() -> None:
