@@ -210,6 +210,8 @@ class Engines:
         self._engine: Engine | None = None
         self._session: SparkSession | None = None
         self._launched_jvm = False
+        self._jvm_tmp: Path | None = None
+        self._dead_tmps: list[Path] = []
         self._ship_dir: Path | None = None
         self._shipped: list[Path] | None = None
 
@@ -288,7 +290,9 @@ class Engines:
         builder = SparkSession.builder
         for key, value in conf.items():
             builder = builder.config(key, value)
-        self._launched_jvm |= _launch_jvm(conf)
+        launched, tmp = _launch_jvm(conf)
+        if launched:
+            self._launched_jvm, self._jvm_tmp = True, tmp
         with _worker_python(master):
             session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
@@ -314,7 +318,19 @@ class Engines:
                 session.stop()
         if session is not None and is_connect_session(session):
             os.environ.pop(CONNECT_MODE_VAR, None)
-        _forget_dead_gateway()
+        if _forget_dead_gateway():
+            self._launched_jvm = False
+            self._remove_jvm_tmp()
+
+    def _remove_jvm_tmp(self) -> None:
+        """Delete the temporary folder of the JVM this run launched, once that JVM is gone:
+        what a killed JVM left there, no shutdown hook deleted. Its executors may still be
+        writing theirs while they notice: the folders are deleted again at shutdown."""
+        if self._jvm_tmp is not None:
+            self._dead_tmps.append(self._jvm_tmp)
+            self._jvm_tmp = None
+        for folder in self._dead_tmps:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def shutdown(self) -> None:
         """Stop the session and end the JVM this run launched, so nothing outlives pytest."""
@@ -322,6 +338,7 @@ class Engines:
         if self._launched_jvm:
             shutdown_gateway()
             self._launched_jvm = False
+        self._remove_jvm_tmp()
         if self._ship_dir is not None:
             shutil.rmtree(self._ship_dir, ignore_errors=True)
             self._ship_dir = self._shipped = None
@@ -380,8 +397,9 @@ def _warm_up(session: SparkSession, executors: int = 0) -> set[int]:
         cores = 2
     cores = max(cores, 2 * executors)
 
-    def daemon(_value: int) -> int:
-        # Nested, so it is pickled by value: the executors need not import this module.
+    def daemon(_value):  # type: ignore[no-untyped-def]
+        # Nested, so it is pickled by value: the executors need not import this module. No
+        # type hints: PySpark would read them as a pandas UDF's, and warn that it cannot.
         import os
 
         return os.getppid()
@@ -459,6 +477,9 @@ def _start_connect(url: str, conf: Mapping[str, str], shipped: list[Path]) -> Sp
     return session
 
 
+_DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
+
+
 def _jvm_level(key: str) -> bool:
     return key.startswith(("spark.driver.", "spark.jars")) and key not in (
         "spark.driver.host",
@@ -466,23 +487,40 @@ def _jvm_level(key: str) -> bool:
     )
 
 
-def _launch_jvm(conf: Mapping[str, str]) -> bool:
-    """Start the gateway JVM with JVM-level options only; False if one is already up.
+def _launch_jvm(conf: Mapping[str, str]) -> tuple[bool, Path | None]:
+    """Start the gateway JVM with JVM-level options only: whether it was started (not if one is
+    up already), and the JVM's own temporary folder.
 
     spark-submit turns the first session's conf into JVM system properties, which every later
     SparkConf inherits: the local engine's PYTHONPATH would reach the cluster engine's executors.
+
+    The JVM gets a temporary folder of its own (`java.io.tmpdir`), where Spark keeps its
+    `blockmgr-*` and `spark-*` folders, and a local-cluster's executors theirs, unless
+    `spark.local.dir` says otherwise: a JVM killed with SIGKILL runs no shutdown hook to delete
+    them, and this folder tells which of the machine's are its. A `java.io.tmpdir` of the
+    user's own in `spark.driver.extraJavaOptions` is left alone (and so is the folder).
     """
     from pyspark import SparkConf, SparkContext
 
     if SparkContext._gateway is not None:
-        return False
+        return False, None
     jvm_conf = SparkConf(loadDefaults=False)
     for key, value in conf.items():
         if _jvm_level(key):
             jvm_conf.set(key, value)
-    with _without_pythonpath():
-        SparkContext._ensure_initialized(conf=jvm_conf)
-    return True
+    options = jvm_conf.get(_DRIVER_OPTIONS) or ""
+    tmp = None
+    if "-Djava.io.tmpdir=" not in options:
+        tmp = Path(tempfile.mkdtemp(prefix="pytest-dcs-jvm-"))
+        jvm_conf.set(_DRIVER_OPTIONS, f"{options} -Djava.io.tmpdir={tmp}".strip())
+    try:
+        with _without_pythonpath():
+            SparkContext._ensure_initialized(conf=jvm_conf)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True, tmp
 
 
 def session_state(session: SparkSession) -> SessionState:
@@ -510,14 +548,14 @@ def _gateway_exited() -> bool:
     return proc is not None and proc.poll() is not None
 
 
-def _forget_dead_gateway() -> None:
-    """Drop PySpark's process-wide handles to a gateway JVM that died.
+def _forget_dead_gateway() -> bool:
+    """Drop PySpark's process-wide handles to a gateway JVM that died; True if it had.
 
     PySpark keeps them in class attributes and would hand the dead gateway to every later
     SparkContext; without them the next session launches a new JVM.
     """
     if not _gateway_exited():
-        return
+        return False
     from pyspark import SparkContext
     from pyspark.sql import SparkSession, SQLContext
 
@@ -529,6 +567,7 @@ def _forget_dead_gateway() -> None:
     SparkSession._instantiatedSession = None
     SparkSession._activeSession = None
     SQLContext._instantiatedContext = None
+    return True
 
 
 def shutdown_gateway(timeout: float = 10.0) -> None:
