@@ -204,9 +204,14 @@ class Engines:
         self.config = config
         self.starts: Counter[str] = Counter()
         self.start_seconds: dict[str, float] = {}
+        # Per engine, what its last warm-up covered: executors registered (and expected), and the
+        # executors' Python daemons that ran a task.
+        self.warm_up: dict[str, dict[str, int]] = {}
         self._engine: Engine | None = None
         self._session: SparkSession | None = None
         self._launched_jvm = False
+        self._jvm_tmp: Path | None = None
+        self._dead_tmps: list[Path] = []
         self._ship_dir: Path | None = None
         self._shipped: list[Path] | None = None
 
@@ -255,12 +260,22 @@ class Engines:
                     f"The {engine} engine ({master}) did not start: {type(exc).__name__}: {first}"
                 )
             ) from exc
-        _warm_up(session)
+        self.warm_up[engine] = self._warm(session, master)
         self.starts[engine] += 1
         self.start_seconds[engine] = self.start_seconds.get(engine, 0.0) + (
             time.perf_counter() - began
         )
         return session
+
+    def _warm(self, session: SparkSession, master: str) -> dict[str, int]:
+        """Wait for a classic cluster's executors, then warm the engine up: what it found."""
+        expected = 0 if is_connect(master) else expected_executors(master, self.config.spark_conf)
+        registered = 0
+        if expected:
+            with contextlib.suppress(Exception):  # the first test will tell what is wrong
+                registered = _wait_for_executors(session, expected, EXECUTOR_WAIT_SECONDS)
+        daemons = _warm_up(session, min(expected, registered))
+        return {"executors": registered, "expected": expected, "python_daemons": len(daemons)}
 
     def _start_classic(
         self, master: str, conf: Mapping[str, str], shipped: list[Path]
@@ -275,7 +290,9 @@ class Engines:
         builder = SparkSession.builder
         for key, value in conf.items():
             builder = builder.config(key, value)
-        self._launched_jvm |= _launch_jvm(conf)
+        launched, tmp = _launch_jvm(conf)
+        if launched:
+            self._launched_jvm, self._jvm_tmp = True, tmp
         with _worker_python(master):
             session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
@@ -301,7 +318,19 @@ class Engines:
                 session.stop()
         if session is not None and is_connect_session(session):
             os.environ.pop(CONNECT_MODE_VAR, None)
-        _forget_dead_gateway()
+        if _forget_dead_gateway():
+            self._launched_jvm = False
+            self._remove_jvm_tmp()
+
+    def _remove_jvm_tmp(self) -> None:
+        """Delete the temporary folder of the JVM this run launched, once that JVM is gone:
+        what a killed JVM left there, no shutdown hook deleted. Its executors may still be
+        writing theirs while they notice: the folders are deleted again at shutdown."""
+        if self._jvm_tmp is not None:
+            self._dead_tmps.append(self._jvm_tmp)
+            self._jvm_tmp = None
+        for folder in self._dead_tmps:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def shutdown(self) -> None:
         """Stop the session and end the JVM this run launched, so nothing outlives pytest."""
@@ -309,26 +338,86 @@ class Engines:
         if self._launched_jvm:
             shutdown_gateway()
             self._launched_jvm = False
+        self._remove_jvm_tmp()
         if self._ship_dir is not None:
             shutil.rmtree(self._ship_dir, ignore_errors=True)
             self._ship_dir = self._shipped = None
 
 
-def _warm_up(session: SparkSession) -> None:
-    """Run a job with a Python UDF and a shuffle on every core, so that the first test on the
-    engine does not pay for starting Python workers and compiling the JVM's hot paths (its
-    time is the fixed overhead `slowdown` subtracts). It costs 1-2 s once per engine start."""
+# How long a starting cluster engine waits for its executors to register before the warm-up;
+# a local-cluster executor JVM starts in 3-10 s on a loaded 2-core machine.
+EXECUTOR_WAIT_SECONDS = 60.0
+# Warm-up jobs run until every executor has started its Python worker, at most this many times.
+WARM_UP_ROUNDS = 3
+_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,")
+
+
+def expected_executors(master: str, conf: Mapping[str, str]) -> int:
+    """How many executors a classic engine is meant to have (0: unknown, or local mode)."""
+    found = _LOCAL_CLUSTER.match(master)
+    if found:
+        return int(found.group(1))
+    try:
+        return max(0, int(conf.get("spark.executor.instances", "0")))
+    except ValueError:
+        return 0
+
+
+def _registered_executors(session: SparkSession) -> int:
+    """Executors registered with a classic session's driver (the driver itself not counted)."""
+    infos = session.sparkContext._jsc.sc().statusTracker().getExecutorInfos()  # type: ignore[union-attr]
+    return max(0, len(infos) - 1)
+
+
+def _wait_for_executors(session: SparkSession, expected: int, seconds: float) -> int:
+    """Wait, at most `seconds`, until `expected` executors have registered; how many did."""
+    deadline = time.monotonic() + seconds
+    registered = _registered_executors(session)
+    while registered < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        registered = _registered_executors(session)
+    return registered
+
+
+def _warm_up(session: SparkSession, executors: int = 0) -> set[int]:
+    """Run jobs with a Python UDF and a shuffle, so that the first test on the engine does not
+    pay for starting executors' Python workers and compiling the JVM's hot paths inside its
+    timeout and timing (its time is the fixed overhead `slowdown` subtracts).
+
+    Each Python task reports the process that forked its worker (one pyspark daemon per
+    executor); the job is repeated until `executors` daemons answered, since tasks go to the
+    executors that are free and one executor can take them all. Returns the daemons seen.
+    It costs 1-2 s once per engine start.
+    """
     from pyspark.sql import functions as F
 
     try:
         cores = max(2, int(session.conf.get("spark.default.parallelism", "2") or 2))
     except Exception:
         cores = 2
-    plus_one = F.udf(lambda v: v + 1, "long")  # a lambda: pickled by value, imports nothing
+    cores = max(cores, 2 * executors)
+
+    def daemon(_value):  # type: ignore[no-untyped-def]
+        # Nested, so it is pickled by value: the executors need not import this module. No
+        # type hints: PySpark would read them as a pandas UDF's, and warn that it cannot.
+        import os
+
+        return os.getppid()
+
+    daemons: set[int] = set()
     with contextlib.suppress(Exception):  # the first test will tell what is wrong
-        session.range(0, 4000, 1, cores * 2).select(plus_one("id").alias("v")).groupBy(
-            (F.col("v") % 7).alias("k")
-        ).count().collect()
+        for _ in range(WARM_UP_ROUNDS):
+            rows = (
+                session.range(0, 4000, 1, cores * 2)
+                .select(F.udf(daemon, "long")("id").alias("daemon"))
+                .groupBy("daemon")
+                .count()
+                .collect()
+            )
+            daemons |= {int(row["daemon"]) for row in rows}
+            if len(daemons) >= executors:
+                break
+    return daemons
 
 
 def is_connect_session(session: SparkSession) -> bool:
@@ -388,6 +477,9 @@ def _start_connect(url: str, conf: Mapping[str, str], shipped: list[Path]) -> Sp
     return session
 
 
+_DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
+
+
 def _jvm_level(key: str) -> bool:
     return key.startswith(("spark.driver.", "spark.jars")) and key not in (
         "spark.driver.host",
@@ -395,23 +487,40 @@ def _jvm_level(key: str) -> bool:
     )
 
 
-def _launch_jvm(conf: Mapping[str, str]) -> bool:
-    """Start the gateway JVM with JVM-level options only; False if one is already up.
+def _launch_jvm(conf: Mapping[str, str]) -> tuple[bool, Path | None]:
+    """Start the gateway JVM with JVM-level options only: whether it was started (not if one is
+    up already), and the JVM's own temporary folder.
 
     spark-submit turns the first session's conf into JVM system properties, which every later
     SparkConf inherits: the local engine's PYTHONPATH would reach the cluster engine's executors.
+
+    The JVM gets a temporary folder of its own (`java.io.tmpdir`), where Spark keeps its
+    `blockmgr-*` and `spark-*` folders, and a local-cluster's executors theirs, unless
+    `spark.local.dir` says otherwise: a JVM killed with SIGKILL runs no shutdown hook to delete
+    them, and this folder tells which of the machine's are its. A `java.io.tmpdir` of the
+    user's own in `spark.driver.extraJavaOptions` is left alone (and so is the folder).
     """
     from pyspark import SparkConf, SparkContext
 
     if SparkContext._gateway is not None:
-        return False
+        return False, None
     jvm_conf = SparkConf(loadDefaults=False)
     for key, value in conf.items():
         if _jvm_level(key):
             jvm_conf.set(key, value)
-    with _without_pythonpath():
-        SparkContext._ensure_initialized(conf=jvm_conf)
-    return True
+    options = jvm_conf.get(_DRIVER_OPTIONS) or ""
+    tmp = None
+    if "-Djava.io.tmpdir=" not in options:
+        tmp = Path(tempfile.mkdtemp(prefix="pytest-dcs-jvm-"))
+        jvm_conf.set(_DRIVER_OPTIONS, f"{options} -Djava.io.tmpdir={tmp}".strip())
+    try:
+        with _without_pythonpath():
+            SparkContext._ensure_initialized(conf=jvm_conf)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True, tmp
 
 
 def session_state(session: SparkSession) -> SessionState:
@@ -439,14 +548,14 @@ def _gateway_exited() -> bool:
     return proc is not None and proc.poll() is not None
 
 
-def _forget_dead_gateway() -> None:
-    """Drop PySpark's process-wide handles to a gateway JVM that died.
+def _forget_dead_gateway() -> bool:
+    """Drop PySpark's process-wide handles to a gateway JVM that died; True if it had.
 
     PySpark keeps them in class attributes and would hand the dead gateway to every later
     SparkContext; without them the next session launches a new JVM.
     """
     if not _gateway_exited():
-        return
+        return False
     from pyspark import SparkContext
     from pyspark.sql import SparkSession, SQLContext
 
@@ -458,6 +567,7 @@ def _forget_dead_gateway() -> None:
     SparkSession._instantiatedSession = None
     SparkSession._activeSession = None
     SQLContext._instantiatedContext = None
+    return True
 
 
 def shutdown_gateway(timeout: float = 10.0) -> None:

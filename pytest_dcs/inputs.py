@@ -4,7 +4,7 @@ nested fraction of the real source."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,29 @@ class SourceUnreadable(Exception):
         self.error = error
 
 
+class MaskError(Exception):
+    """`dcs_mask` names a column that no source has: a typo that would leave data unmasked."""
+
+
+def mask_problem(mask: Iterable[str], columns: Mapping[str, Sequence[str]]) -> str | None:
+    """Why `dcs_mask` is wrong given every source's columns, or None: a masked column must be
+    a column (its exact name: masking matches names exactly) of at least one source."""
+    unknown = sorted(c for c in mask if not any(c in cols for cols in columns.values()))
+    if not unknown:
+        return None
+    lines = []
+    for column in unknown:
+        near = sorted({c for cols in columns.values() for c in cols if c.lower() == column.lower()})
+        hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+        lines.append(f"dcs_mask names column {column!r}, which no source has{hint}")
+    have = "; ".join(f"{name} has {', '.join(cols)}" for name, cols in sorted(columns.items()))
+    return (
+        "; ".join(lines) + f". {have}. Fix the column name in dcs_mask (the ini file's "
+        "[pytest] section or pyproject's [tool.pytest.ini_options]): masking matches exact "
+        "column names, so a misspelt one leaves the real values unmasked."
+    )
+
+
 def sample_name(source: str, key: Sequence[str] = ()) -> str:
     """The sample file's name: one sample per source, and one per source and sample key."""
     return f"{source}.by-{'+'.join(key)}" if key else source
@@ -58,11 +81,16 @@ class Inputs:
     refreshed_since: float | None = None
     """With `refresh`: a sample written since this time (the run's start, under xdist) was
     refreshed by another process of this run, and is read rather than taken again."""
+    run_id: str | None = None
+    """This run (shared by its xdist workers): rows it captures are replayed from the next run
+    on, so that every rung of this run reads the same input."""
     _samples: dict[str, Sample] = field(default_factory=dict)
     _counts: dict[tuple[str, float, tuple[str, ...]], int] = field(default_factory=dict)
     _lines: dict[str, sampling.FileLine | None] = field(default_factory=dict)
     _schemas: dict[str, StructType] = field(default_factory=dict)
     _wholes: dict[str, tuple[SparkSession, DataFrame]] = field(default_factory=dict)
+    _columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _mask_problem: str | None = None
 
     def spec(self, name: str) -> SourceSpec:
         try:
@@ -70,6 +98,20 @@ class Inputs:
         except KeyError:
             known = ", ".join(sorted(self.sources)) or "none are configured"
             raise KeyError(f"unknown source {name!r} (known: {known})") from None
+
+    def check_mask(self, name: str, schema: StructType) -> None:
+        """Check `dcs_mask` against the sources' columns at the first read of each source.
+
+        A masked column must be in some source, so the check can judge once every source has
+        been read in this run; from then on a bad column fails every read (MaskError), before
+        any row is written down unmasked.
+        """
+        if self.masker and name not in self._columns:
+            self._columns[name] = tuple(schema.fieldNames())
+            if set(self.sources) <= set(self._columns):
+                self._mask_problem = mask_problem(self.masker.columns, self._columns)
+        if self._mask_problem is not None:
+            raise MaskError(self._mask_problem)
 
     # -- tiny samples ---------------------------------------------------------------------
 
@@ -91,6 +133,7 @@ class Inputs:
                 if self._to_take(file):
                     self._take(source, file, spark, rung, key)
         sample = self.store.load(file)
+        self.check_mask(name, sample.schema)
         self._samples[file] = sample
         return sample
 
@@ -123,6 +166,7 @@ class Inputs:
         key: Sequence[str],
     ) -> None:
         whole = self._whole(source, spark, rung)
+        self.check_mask(source.name, whole.schema)
         try:
             scan, scanned = self._scan(source, whole, spark)
             tiny = sampling.take_tiny(scan, self.tiny_rows, key=key)
@@ -168,7 +212,8 @@ class Inputs:
         return self._schemas.get(name)
 
     def captured(self, name: str, schema: StructType) -> list[tuple[Any, ...]]:
-        return self.store.load_captured(name, schema)
+        """The captured rows of `name` that earlier runs kept."""
+        return self.store.load_captured(name, schema, skip_run=self.run_id)
 
     def capture(
         self,
@@ -182,7 +227,8 @@ class Inputs:
         """Save offending rows of source `name` to replay them at the local rungs; `mask` real
         rows (rows of the sample are masked already)."""
         masked = self.masker.rows(rows, schema) if mask else [tuple(r) for r in rows]
-        return self.store.add_captured(name, schema, masked, provenance)
+        run = {"run": self.run_id} if self.run_id else {}
+        return self.store.add_captured(name, schema, masked, {**provenance, **run})
 
     # -- reading at a rung ----------------------------------------------------------------
 
@@ -202,6 +248,7 @@ class Inputs:
         assert rung.fraction is not None
         source = self.spec(name)
         whole = self._whole(source, spark, rung)
+        self.check_mask(name, whole.schema)
         self._schemas[name] = whole.schema
         self._check_stale(name, key, whole.schema)
         usable_key = tuple(k for k in key if k in whole.columns)

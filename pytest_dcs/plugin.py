@@ -29,7 +29,7 @@ from pytest_dcs.guard import (
     tagged,
     timeout_failure,
 )
-from pytest_dcs.inputs import Inputs, SourceUnreadable
+from pytest_dcs.inputs import Inputs, MaskError, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
 from pytest_dcs.masking import Masker
 from pytest_dcs.progress import Progress
@@ -211,6 +211,7 @@ class DcsSession:
                 masker=self.masker,
                 refresh=self.settings.refresh_samples,
                 refreshed_since=self.run_started,
+                run_id=self.run_dir.name,
             )
         return self._inputs
 
@@ -427,7 +428,8 @@ class DcsSession:
         spec, fraction = info.param.spec, info.param.rung.fraction
         if fraction is None or rung.rows is None:
             return
-        overhead, previous = self._scaling_base(info, seconds)
+        overhead, below = self._scaling_base(info, seconds)
+        previous = below[-1] if below else None
         point = scaling.Point(rung.name, rung.rows, seconds, item.stash.get(TASK_SECONDS_KEY, None))
 
         def judge(at: scaling.Point, overhead: float) -> scaling.Verdict:
@@ -438,6 +440,7 @@ class DcsSession:
                 overhead,
                 max_exponent=spec.max_exponent,
                 budget=self.settings.budget,
+                below=[*below[:-1], previous] if previous is not None else (),
             )
 
         verdict = judge(point, overhead)
@@ -449,10 +452,10 @@ class DcsSession:
             tiny = self._time_on(item, info, rung, build_ladder(())[1])
             if tiny is not None:
                 overhead = min(overhead, tiny.seconds)
-            below = _fraction_rung_named(spec, previous.rung) if previous is not None else None
+            lower_rung = _fraction_rung_named(spec, previous.rung) if previous else None
             for _ in range(CONFIRMING_ROUNDS):
                 if previous is not None:
-                    lower = self._time_on(item, info, rung, below)
+                    lower = self._time_on(item, info, rung, lower_rung)
                     if lower is not None:
                         previous = _faster(previous, lower)
                 again = self._time_again(item, rung)
@@ -494,8 +497,8 @@ class DcsSession:
             return None
         return self._timed_run(item, rung, data)
 
-    def _scaling_base(self, info: ItemInfo, seconds: float) -> tuple[float, scaling.Point | None]:
-        """The fixed overhead and the passed fraction rung just below this one.
+    def _scaling_base(self, info: ItemInfo, seconds: float) -> tuple[float, list[scaling.Point]]:
+        """The fixed overhead and the passed fraction rungs below this one, lowest first.
 
         The overhead is the tiny `distributed` rung's time (same engine, next to no rows), but
         never more than a fraction rung's time (`seconds` is this rung's): those include it, so
@@ -518,18 +521,17 @@ class DcsSession:
             for r in below
             if r.get("fraction") is not None and r.get("rows") and r.get("seconds") is not None
         ]
-        previous = None
-        if fractions:
-            last = fractions[-1]
-            tasks = last.get("task_seconds")
-            previous = scaling.Point(
-                last["rung"],
-                int(last["rows"]),
-                float(last["seconds"]),
-                float(tasks) if tasks is not None else None,
+        points = [
+            scaling.Point(
+                r["rung"],
+                int(r["rows"]),
+                float(r["seconds"]),
+                float(r["task_seconds"]) if r.get("task_seconds") is not None else None,
             )
-        overhead = min([overhead, seconds, *(float(r["seconds"]) for r in fractions)])
-        return overhead, previous
+            for r in fractions
+        ]
+        overhead = min([overhead, seconds, *(p.seconds for p in points)])
+        return overhead, points
 
     def _time_again(self, item: pytest.Function, rung: Rung) -> Timing | None:
         """Run the body once more on the same input; its time, or None if it failed."""
@@ -798,7 +800,7 @@ class DcsSession:
                 return self.inputs.read(name, info.param.rung, spark, spec.sample_key)
             except KeyError as exc:
                 pytest.fail(f"{item.nodeid}: {exc.args[0]}", pytrace=False)
-            except SampleError as exc:
+            except (SampleError, MaskError) as exc:
                 pytest.fail(str(exc), pytrace=False)
 
         rung = Rung(
@@ -1022,7 +1024,7 @@ def tiny(request: pytest.FixtureRequest, spark: SparkSession) -> Callable[[str],
         key = info.param.spec.sample_key if info and info.param.spec.source == name else ()
         try:
             df, _ = dcs.inputs.read(name, rung_spec, spark, key)
-        except (KeyError, SampleError, SourceUnreadable) as exc:
+        except (KeyError, SampleError, SourceUnreadable, MaskError) as exc:
             pytest.fail(f"tiny({name!r}): {exc.args[0] if exc.args else exc}", pytrace=False)
         return df
 

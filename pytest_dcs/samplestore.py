@@ -218,11 +218,12 @@ def _read_jsonl(
     path: Path,
     what: str,
     fix: str,
-    row_of: Callable[[Any], Mapping[str, Any]],
+    row_of: Callable[[Any], Mapping[str, Any] | None],
     decode_as: Callable[[T.StructType], T.StructType] = lambda stored: stored,
 ) -> tuple[T.StructType, list[tuple[Any, ...]]]:
     """Schema and rows of a sample or capture file; anything unreadable raises SampleError.
-    The rows are decoded as `decode_as(schema in the file)`."""
+    The rows are decoded as `decode_as(schema in the file)`; lines `row_of` maps to None are
+    left out."""
     try:
         # Split on newlines only: JSON strings may hold U+2028 and friends unescaped.
         lines = path.read_text(encoding="utf-8").split("\n")
@@ -243,7 +244,9 @@ def _read_jsonl(
         if not line.strip():
             continue
         try:
-            rows.append(decode_row(row_of(json.loads(line)), target))
+            raw = row_of(json.loads(line))
+            if raw is not None:
+                rows.append(decode_row(raw, target))
         except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
             where = f"The {what} {path} is corrupt at line {number}"
             raise SampleError(f"{where}: {exc}. {fix}") from None
@@ -332,10 +335,12 @@ class SampleStore:
     def captured_path(self, source: str) -> Path:
         return self.root / f"{source}.captured.jsonl"
 
-    def load_captured(self, source: str, schema: T.StructType) -> list[tuple[Any, ...]]:
-        """Rows captured for `source`, as rows of `schema`. Rows captured before the source's
-        schema changed are carried over by column name when they can be; otherwise
-        SampleError."""
+    def load_captured(
+        self, source: str, schema: T.StructType, *, skip_run: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows captured for `source`, as rows of `schema`, but those captured by run
+        `skip_run`. Rows captured before the source's schema changed are carried over by column
+        name when they can be; otherwise SampleError."""
         path = self.captured_path(source)
         if not path.exists():
             return []
@@ -351,7 +356,10 @@ class SampleStore:
                 )
             return schema
 
-        _, rows = _read_jsonl(path, "capture file", fix, lambda entry: entry["row"], decode_as)
+        def row_of(entry: Any) -> Mapping[str, Any] | None:
+            return None if skip_run and entry.get("run") == skip_run else entry["row"]
+
+        _, rows = _read_jsonl(path, "capture file", fix, row_of, decode_as)
         return rows
 
     def add_captured(

@@ -20,8 +20,12 @@ does not bend it. When the task time at the upper rung covers the growing part o
 
 Work that grows on the driver (a Python loop over collected rows) leaves the task time small, and
 the wall time decides. A rung fails as `slowdown` when `k > max_exponent`, or when the time of a
-whole-source run, projected from the latest rung with `max(k, 1)` (no job is assumed to get
-cheaper per row as it grows), exceeds `dcs_budget`.
+whole-source run exceeds `dcs_budget`. With two fraction rungs or more that time is projected
+from their measured growth: `c + a * rows^k` fitted to their wall times, with `k` at least 1 (no
+job is assumed to get cheaper per row as it grows). A single fraction rung has no growth to
+fit; it fails the budget only when its net time is clearly above the noise and, with the noise
+floor taken off, still exceeds the budget projected linearly: the floor multiplied by
+1/fraction is no evidence of anything.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ NOISE_FLOOR_SECONDS = 0.5
 # ...and below this share of the fixed overhead, which varies with it.
 NOISE_FLOOR_SHARE = 0.5
 
+
+# At the first fraction rung there is no growth to fit: its net time is evidence against
+# dcs_budget only when it is this many noise floors (a read of the source costs a fixed part
+# that a linear projection would multiply by 1/fraction, too).
+CLEAR_NET_FLOORS = 4.0
 
 # Task times below this are the tasks' own start-up, not work.
 TASK_FLOOR_SECONDS = 0.5
@@ -112,12 +121,50 @@ def executors_carry(point: Point, overhead: float) -> bool:
     )
 
 
-def project(point: Point, fraction: float, overhead: float, k: float | None) -> float:
-    """Seconds of a whole-source run, from `point` measured at `fraction` of the source."""
+def project(
+    point: Point,
+    fraction: float,
+    overhead: float,
+    k: float | None,
+    below: Sequence[Point] = (),
+) -> float:
+    """Seconds of a whole-source run, from `point` measured at `fraction` of the source and the
+    fraction rungs `below` it.
+
+    With a rung below, `c + a * rows^k` is fitted to the wall times (`k` at least 1) and read
+    at the whole source's rows: the growth the rungs measured, not their noise, is carried up.
+    With `point` alone, its net time over the overhead is projected linearly.
+    """
     if fraction >= 1.0:
         return point.seconds
+    whole_rows = point.rows / fraction
+    points = [p for p in (*below, point) if p.rows > 0]
+    if len({p.rows for p in points}) < 2:
+        return overhead + max(point.seconds - overhead, 0.0) / fraction
     steepness = max(k if k is not None else 1.0, 1.0)
-    return overhead + net_seconds(point.seconds, overhead) * (1.0 / fraction) ** steepness
+    c, a = growth_fit(points, steepness)
+    return c + a * whole_rows**steepness
+
+
+def growth_fit(points: Sequence[Point], k: float) -> tuple[float, float]:
+    """`(c, a)` of `seconds = c + a * rows^k` fitted by least squares to `points` (at least two
+    row counts), with `a` and `c` never below 0: time that shrank as rows grew is noise."""
+    xs = [float(p.rows) ** k for p in points]
+    ys = [p.seconds for p in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    a = max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var)
+    return max(0.0, my - a * mx), a
+
+
+def first_rung_floor(point: Point, fraction: float, overhead: float) -> float | None:
+    """The least a whole-source run can take, judged from the first fraction rung alone: its net
+    time less the noise floor, projected linearly; None when the net time is not clearly above
+    the noise (`CLEAR_NET_FLOORS` floors), which is then no evidence either way."""
+    net, floor = point.seconds - overhead, noise_floor(overhead)
+    if net < CLEAR_NET_FLOORS * floor:
+        return None
+    return overhead + (net - floor) / fraction
 
 
 def fit(points: Sequence[Point], overhead: float) -> float | None:
@@ -140,28 +187,56 @@ def judge(
     *,
     max_exponent: float,
     budget: float | None,
+    below: Sequence[Point] = (),
 ) -> Verdict:
-    """The verdict on fraction rung `point`, given the fraction rung below it (if any) and the
-    fixed overhead measured at the tiny rungs."""
+    """The verdict on fraction rung `point`, given the fraction rung just below it (if any), the
+    fixed overhead measured at the tiny rungs, and every fraction rung `below` it for the
+    projection (`previous` alone when not given)."""
     k = exponent(previous, point, overhead) if previous is not None else None
     basis = "wall"
     if k is not None and previous is not None and executors_carry(point, overhead):
         by_tasks = task_exponent(previous, point)
         if by_tasks is not None:
             k, basis = by_tasks, "task"
-    projected = project(point, fraction, overhead, k)
+    history = list(below) or ([previous] if previous is not None else [])
+    projected = project(point, fraction, overhead, k, history)
     problem = None
     if k is not None and previous is not None and k > max_exponent:
         problem = steep_message(
             previous, point, overhead, k, max_exponent, projected, fraction, basis
         )
     elif budget is not None and projected > budget:
-        problem = (
-            f"a run on the whole source would take about {_duration(projected)}, more than "
-            f"dcs_budget={_duration(budget)}: {_point(point)}"
-            + (f", exponent {k:.2f}" if k is not None else ", assuming time grows linearly")
-        )
+        problem = budget_message(point, fraction, overhead, k, len(history), projected, budget)
     return Verdict(point, previous, overhead, k, projected, problem, basis)
+
+
+def budget_message(
+    point: Point,
+    fraction: float,
+    overhead: float,
+    k: float | None,
+    rungs_below: int,
+    projected: float,
+    budget: float,
+) -> str | None:
+    """Why a projected whole-source run breaks `dcs_budget`, or None when the evidence is not
+    clear: at the first fraction rung (`rungs_below` is 0) only a net time well above the noise
+    counts."""
+    limit = f"dcs_budget={_duration(budget)}"
+    if rungs_below:
+        growth = f", exponent {k:.2f}" if k is not None else ""
+        return (
+            f"a run on the whole source would take about {_duration(projected)}, more than "
+            f"{limit}: {_point(point)}{growth}, fitted to {rungs_below + 1} fraction rungs"
+        )
+    least = first_rung_floor(point, fraction, overhead)
+    if least is None or least <= budget:
+        return None
+    return (
+        f"a run on the whole source would take at least {_duration(least)}, more than {limit}: "
+        f"{_point(point)}, less {overhead:.2f} s fixed overhead and "
+        f"{noise_floor(overhead):.2f} s of noise, assuming time grows linearly"
+    )
 
 
 def steep_message(

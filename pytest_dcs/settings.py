@@ -6,6 +6,7 @@ Every bad value is reported with where it came from and what to write instead.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -243,6 +244,35 @@ def ship_paths(config: pytest.Config) -> tuple[Path, ...]:
     return tuple(paths)
 
 
+def output_path(value: str, flag: str) -> Path:
+    """The file an option names for writing at the end of the run, checked now: its folder is
+    created if missing, and must be a writable folder, so a bad path fails before the run
+    rather than after it."""
+    path = Path(value).expanduser().resolve()
+    where = f"--{flag}={value}"
+    if path.is_dir():
+        raise pytest.UsageError(f"Invalid {where}: {path} is a folder; name a file in it.")
+    blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+    if blocker is not None:
+        raise pytest.UsageError(
+            f"Invalid {where}: {blocker} is a file, so the folder {path.parent} cannot be "
+            "created; name a file in a folder."
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"Invalid {where}: cannot create its folder {path.parent} "
+            f"({exc.strerror or exc}); name a file in a folder that exists or can be created."
+        ) from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise pytest.UsageError(
+            f"Invalid {where}: its folder {path.parent} is not writable; name a file in a "
+            "folder you can write to."
+        )
+    return path
+
+
 def _plot_path(config: pytest.Config) -> Path | None:
     value = config.getoption("dcs_plot")
     if not value:
@@ -259,7 +289,7 @@ def _plot_path(config: pytest.Config) -> Path | None:
             f"--dcs-plot={value} needs matplotlib, which is not installed: "
             "pip install 'pytest-dcs[plot]' (or leave out --dcs-plot)."
         ) from None
-    return path
+    return output_path(value, "dcs-plot")
 
 
 def load_settings(config: pytest.Config) -> Settings:
@@ -297,10 +327,7 @@ def load_settings(config: pytest.Config) -> Settings:
         config.getini("dcs_spark_conf"), _ini_origin(config, "dcs_spark_conf")
     )
     sample_dir = str(config.getini("dcs_sample_dir")).strip() or "dcs_samples"
-
-    def _path(option: str) -> Path | None:
-        value = config.getoption(option)
-        return Path(value).resolve() if value else None
+    report = config.getoption("dcs_report")
 
     return Settings(
         rootpath=rootpath,
@@ -322,7 +349,7 @@ def load_settings(config: pytest.Config) -> Settings:
         cluster_master=config.getoption("dcs_cluster") or DEFAULT_CLUSTER_MASTER,
         refresh_samples=bool(config.getoption("dcs_refresh_samples")),
         forget_captured=bool(config.getoption("dcs_forget_captured")),
-        report_path=_path("dcs_report"),
+        report_path=output_path(report, "dcs-report") if report else None,
         plot_path=_plot_path(config),
         strict_plan=bool(config.getoption("dcs_strict_plan")),
         source_lines=tuple(config.getini("dcs_sources")),

@@ -7,6 +7,7 @@ and on the driver), one whose bodies stop their session or kill its JVM.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import Project, Run
@@ -105,6 +106,10 @@ def test_stops_the_context_in_the_jvm(spark):
 @pytest.mark.scale()
 def test_kills_the_jvm_at_distributed(spark, rung):
     if rung.name == "distributed":
+        # Where this JVM keeps its blockmgr-* and spark-* folders, for the run to check later.
+        tmp = SparkContext._jvm.System.getProperty("java.io.tmpdir")
+        with open("jvm_tmp.txt", "w") as out:
+            out.write(tmp + "\\n" + "\\n".join(sorted(os.listdir(tmp))))
         gateway = SparkContext._gateway.proc
         os.kill(gateway.pid, signal.SIGKILL)
         gateway.wait()
@@ -134,7 +139,9 @@ def hung(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 def panicked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     project = Project(tmp_path_factory.mktemp("panicked"))
     project.write("test_panic.py", PANICKING)
-    yield project.run("--dcs-max-rung=distributed")
+    run = project.run("--dcs-max-rung=distributed")
+    run.captured_text = (project.path / "jvm_tmp.txt").read_text()
+    yield run
     project.kill_leftovers()
 
 
@@ -221,6 +228,17 @@ def test_a_killed_jvm_is_a_panic(panicked: Run) -> None:
     assert failure["kind"] == "panic"
     assert failure["signature"] in {"jvm_gone", "jvm_socket_closed"}
     assert "the Spark JVM is gone" in failure["summary"]
+
+
+def test_a_killed_jvm_is_no_internal_error_and_leaves_no_folders(panicked: Run) -> None:
+    assert "INTERNALERROR" not in panicked.output
+    assert panicked.result.ret == pytest.ExitCode.TESTS_FAILED
+    tmp, *held = panicked.captured_text.splitlines()
+    # The killed JVM had its own temporary folder, with Spark's folders in it; it is gone.
+    assert Path(tmp).name.startswith("pytest-dcs-jvm-"), tmp
+    assert any(name.startswith("blockmgr-") for name in held), held
+    assert any(name.startswith("spark-") for name in held), held
+    assert not Path(tmp).exists()
 
 
 def test_the_next_test_gets_a_fresh_session(panicked: Run) -> None:

@@ -9,7 +9,9 @@ import pytest
 from pytest_dcs.scaling import (
     Point,
     exponent,
+    first_rung_floor,
     fit,
+    growth_fit,
     judge,
     net_seconds,
     noise_floor,
@@ -54,10 +56,41 @@ def test_no_exponent_without_more_rows() -> None:
 
 def test_projection_is_at_least_linear() -> None:
     # Sublinear growth between rungs does not make the whole source cheaper per row.
-    at_ten = Point("10pct", 1000, 3.0)
-    assert project(at_ten, 0.1, overhead=1.0, k=0.5) == pytest.approx(1.0 + 2.0 * 10)
-    assert project(at_ten, 0.1, overhead=1.0, k=2.0) == pytest.approx(1.0 + 2.0 * 100)
+    at_one, at_ten = Point("1pct", 100, 1.2), Point("10pct", 1000, 3.0)
+    assert project(at_ten, 0.1, 1.0, k=0.5, below=[at_one]) == pytest.approx(1.0 + 2.0 * 10)
     assert project(at_ten, 1.0, overhead=1.0, k=2.0) == 3.0
+
+
+def test_one_fraction_rung_projects_its_net_time_linearly() -> None:
+    assert project(Point("1pct", 100, 3.0), 0.01, overhead=1.0, k=None) == 201.0
+    # No floor under the net time: a rung as fast as the overhead projects to the overhead.
+    assert project(Point("1pct", 100, 0.4), 0.01, overhead=0.5, k=None) == 0.5
+
+
+def test_two_rungs_project_the_fitted_growth_not_the_noise_floor() -> None:
+    # Growth lost in the noise: 0.1 s more for x10 rows. The floor (0.5 s) times 1/fraction
+    # would have projected 5.5 s; the fit carries up the 0.1 s that was measured.
+    low, high = Point("1pct", 1000, 0.8), Point("10pct", 10_000, 0.9)
+    c, a = growth_fit([low, high], 1.0)
+    assert (c, a) == (pytest.approx(0.8 - 1000 * 0.1 / 9000), pytest.approx(0.1 / 9000))
+    assert project(high, 0.1, 0.5, k=0.0, below=[low]) == pytest.approx(c + a * 100_000)
+    assert project(high, 0.1, 0.5, k=0.0, below=[low]) < 2.0
+
+
+def test_the_fit_finds_the_overhead_and_the_quadratic_growth() -> None:
+    points = [Point(r, n, 2.0 + 1e-6 * n**2) for r, n in (("1pct", 100), ("10pct", 1000))]
+    assert growth_fit(points, 2.0) == (pytest.approx(2.0), pytest.approx(1e-6))
+    top = Point("40pct", 4000, 2.0 + 16.0)
+    assert project(top, 0.4, 0.3, k=2.0, below=points) == pytest.approx(2.0 + 1e-6 * 10_000**2)
+
+
+def test_the_fit_takes_every_rung_below_and_never_goes_negative() -> None:
+    noisy = [Point("1pct", 100, 1.0), Point("10pct", 1000, 3.1), Point("40pct", 4000, 8.9)]
+    c, a = growth_fit(noisy, 1.0)
+    assert a == pytest.approx(0.002, rel=0.05) and c == pytest.approx(0.9, abs=0.1)
+    # Times that shrank as rows grew: no growth, and the mean time is the projection.
+    shrinking = [Point("1pct", 100, 2.0), Point("10pct", 1000, 1.0)]
+    assert growth_fit(shrinking, 1.0) == (1.5, 0.0)
 
 
 def test_steep_rung_fails_with_points_ratio_and_projection() -> None:
@@ -167,6 +200,52 @@ def test_budget_fails_the_first_fraction_assuming_linear_growth() -> None:
 def test_budget_not_exceeded_passes() -> None:
     verdict = judge(Point("1pct", 100, 1.2), 0.01, None, 1.0, max_exponent=1.5, budget=600.0)
     assert not verdict.failed
+
+
+def test_budget_at_the_first_fraction_does_not_project_the_noise_floor() -> None:
+    # The case: a body 0.4 s over its overhead, within the noise, at 1%. Projecting the
+    # floor (0.5 s x 100) failed nearly every test against a 30 s budget.
+    verdict = judge(Point("1pct", 100, 0.9), 0.01, None, 0.5, max_exponent=1.5, budget=30.0)
+    assert verdict.projected == pytest.approx(40.5)
+    assert not verdict.failed
+
+
+def test_budget_at_the_first_fraction_needs_a_net_time_well_above_the_noise() -> None:
+    # 1 s over the overhead: above the floor, but reading the source alone may cost that much,
+    # and x100 it would be 100 s.
+    verdict = judge(Point("1pct", 100, 1.5), 0.01, None, 0.5, max_exponent=1.5, budget=30.0)
+    assert not verdict.failed
+    assert first_rung_floor(Point("1pct", 100, 1.5), 0.01, 0.5) is None
+    assert first_rung_floor(Point("1pct", 100, 2.5), 0.01, 0.5) == pytest.approx(150.5)
+
+
+def test_budget_at_the_first_fraction_fails_on_clear_evidence() -> None:
+    verdict = judge(Point("1pct", 100, 3.0), 0.01, None, 0.5, max_exponent=1.5, budget=30.0)
+    assert verdict.problem == (
+        "a run on the whole source would take at least 3.3 min, more than dcs_budget=30.0 s: "
+        "1pct: 100 rows in 3.00 s, less 0.50 s fixed overhead and 0.50 s of noise, assuming "
+        "time grows linearly"
+    )
+
+
+def test_budget_above_the_first_fraction_is_judged_on_the_fit() -> None:
+    below = [Point("1pct", 1000, 0.8), Point("10pct", 10_000, 0.9)]
+    top = Point("40pct", 40_000, 1.0)
+    passed = judge(top, 0.4, below[-1], 0.5, max_exponent=1.5, budget=30.0, below=below)
+    assert not passed.failed and passed.projected is not None and passed.projected < 2.0
+    heavy = [Point("1pct", 1000, 1.0), Point("10pct", 10_000, 10.0)]
+    failed = judge(
+        Point("40pct", 40_000, 40.0),
+        0.4,
+        heavy[-1],
+        0.5,
+        max_exponent=1.5,
+        budget=60.0,
+        below=heavy,
+    )
+    assert failed.problem is not None
+    assert failed.problem.startswith("a run on the whole source would take about 102.3 s")
+    assert failed.problem.endswith("exponent 1.03, fitted to 3 fraction rungs")
 
 
 def test_fit_over_several_points() -> None:

@@ -145,3 +145,32 @@ def test_rung_fixture_without_marker(pytester: pytest.Pytester) -> None:
         ["*test_job uses the `rung` fixture but has no @pytest.mark.scale marker*"]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("option", ["--dcs-report=blocker/ladder.json", "--dcs-plot=blocker/p.png"])
+def test_an_output_under_a_file_fails_at_start_naming_the_option(
+    pytester: pytest.Pytester, option: str
+) -> None:
+    pytester.makefile("", blocker="a file where the report's folder would be")
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_inprocess(option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: Invalid {option}: */blocker is a file, so the folder */blocker cannot be*"]
+    )
+    result.stdout.no_fnmatch_line("*test_nothing*")
+
+
+def test_a_report_path_that_is_a_folder_fails_at_start(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("reports")
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_inprocess("--dcs-report=reports")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: Invalid --dcs-report=reports: */reports is a folder*"])
+
+
+def test_a_missing_report_folder_is_created(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_inprocess("--dcs-report=out/ci/ladder.json")
+    assert result.ret == pytest.ExitCode.OK
+    assert (pytester.path / "out" / "ci" / "ladder.json").is_file()
