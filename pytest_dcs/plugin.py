@@ -19,7 +19,7 @@ import pytest
 
 from pytest_dcs import hookspecs, scaling
 from pytest_dcs.engines import EngineConfig, EngineError, Engines
-from pytest_dcs.failures import DcsFailure, Failure, classify, error_token, render_story
+from pytest_dcs.failures import DcsFailure, Failure, classify, error_identity, render_story
 from pytest_dcs.guard import (
     JobScope,
     Watchdog,
@@ -597,24 +597,28 @@ class DcsSession:
             return
         if failure.signature == "analysis_error":
             return  # a column the plan cannot resolve: every subset of rows fails the same way
-        token = error_token(exc)
+        identity = error_identity(exc)
 
         def reproduce(subset: DataFrame) -> Literal["same", "passed", "other"]:
             with rung.replaced(subset):
                 try:
                     _call_body(item, subset)
                 except Exception as again:
-                    same = (
-                        not isinstance(again, DcsFailure)
-                        and classify(again).kind == "data"
-                        and error_token(again) == token
-                    )
+                    # The re-run's own error: it is raised while `exc` is handled, so `exc` is
+                    # its context, which must not make a different error look the same.
+                    same = not isinstance(again, DcsFailure) and error_identity(again) == identity
                     return "same" if same else "other"
             return "passed"
 
         source = rung.input
         found = Localizer(
-            rung.spark, source, reproduce, limit=limit, budget=budget, error_type=token
+            rung.spark,
+            source,
+            reproduce,
+            limit=limit,
+            budget=budget,
+            identity=identity,
+            message=identity.message,
         ).run()
         record = found.to_json(budget)
         record["story"] = found.describe(budget)
