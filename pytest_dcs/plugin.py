@@ -625,8 +625,36 @@ class DcsSession:
         records: list[dict[str, Any]] = []
         captured_to = None
         if found.rows:
-            records, captured_to, _ = self._sink(info)(source, found.rows, failure.summary)
+            replays = self._replays(info, rung.spark, source, found.rows, reproduce)
+            sink = self._sink(info, capture=replays)
+            records, captured_to, _ = sink(source, found.rows, failure.summary)
+            if not replays:
+                record["story"] += (
+                    "; not captured: masked by dcs_mask, the rows no longer fail, so `local` "
+                    "could not replay the failure"
+                )
         item.stash[LOCALIZED_KEY] = Localized(records, captured_to, record)
+
+    def _replays(
+        self,
+        info: ItemInfo,
+        spark: SparkSession,
+        source: DataFrame,
+        rows: Sequence[Row],
+        reproduce: Callable[[DataFrame], str],
+    ) -> bool:
+        """Whether rows found at a fraction rung still fail the same way as `local` will replay
+        them: with the `dcs_mask` columns masked (rows below are masked already)."""
+        if info.param.rung.kind != "fraction" or not self.masker:
+            return True
+        originals = [tuple(r) for r in rows]
+        masked = self.masker.rows(originals, source.schema)
+        if masked == originals:
+            return True
+        try:
+            return reproduce(spark.createDataFrame(masked, source.schema)) == "same"
+        except Exception:  # the session may have gone: capture as before
+            return True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -792,8 +820,9 @@ class DcsSession:
         item.stash[RUNG_KEY] = rung
         return rung
 
-    def _sink(self, info: ItemInfo) -> RowsSink:
-        """Mask offending rows for the report and capture them when they are source rows."""
+    def _sink(self, info: ItemInfo, *, capture: bool = True) -> RowsSink:
+        """Mask offending rows for the report and capture them when they are source rows (and
+        `capture`)."""
         spec = info.param.spec
 
         def sink(
@@ -807,7 +836,7 @@ class DcsSession:
             if real:
                 summary = self.masker.scrub(summary, [r.asDict() for r in rows])
             source = spec.source
-            if not spec.capture or source is None:
+            if not capture or not spec.capture or source is None:
                 return records, None, summary
             schema = self.inputs.schema_of(source)
             if schema is None or schema != df.schema:

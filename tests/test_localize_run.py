@@ -28,6 +28,8 @@ INI = """
 dcs_sources =
     events = json:data/events
 dcs_fractions = 1.0
+# Rows captured at a fraction rung are masked; the failure must survive it.
+dcs_mask = client_id
 # Correctness, not speed, is checked here: a busy machine must not run the search out of time.
 dcs_localize_budget = 120
 """
@@ -188,10 +190,13 @@ def test_a_value_quoted_in_the_error_finds_its_row(runs: tuple[Project, Run, Run
 def test_rows_captured_at_a_fraction_rung_fail_the_local_rung_next_run(
     runs: tuple[Project, Run, Run],
 ) -> None:
-    _, _, replayed = runs
+    project, _, replayed = runs
     failure = replayed.rungs("test_malformed")["local"]["failure"]
     assert failure["kind"] == "data", replayed.output
     assert [row["id"] for row in failure["offending_rows"]] == [MALFORMED_ID], failure
+    # Captured masked, as the sample is: the real client id is not in the file.
+    captured = (project.path / "dcs_samples" / "events.captured.jsonl").read_text()
+    assert '"client_id": "c1"' not in captured
 
 
 def test_a_body_failing_on_every_row_says_so_instead_of_naming_rows(
