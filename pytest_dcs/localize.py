@@ -62,6 +62,8 @@ RANGE_ROWS = 100_000
 # Candidates of a clue beyond this many point at a common value, not at the offending rows.
 CLUE_ROWS = 100_000
 LOW, HIGH = -(2**63), 2**63
+# Seconds between cancellations of the search's jobs once its budget has run out.
+CANCEL_EVERY = 0.25
 
 
 @dataclass(frozen=True)
@@ -406,13 +408,23 @@ class Localizer:
             yield
             return
         jobs.enter()
-        timer = threading.Timer(max(0.0, self._deadline - time.monotonic()), jobs.cancel)
-        timer.daemon = True
-        timer.start()
+        stop = threading.Event()
+
+        def cancel_when_out_of_time() -> None:
+            if stop.wait(max(0.0, self._deadline - time.monotonic())):
+                return
+            # Again and again: a job the body starts after the deadline is cancelled too.
+            while not stop.is_set():
+                with contextlib.suppress(Exception):
+                    jobs.cancel()
+                stop.wait(CANCEL_EVERY)
+
+        watcher = threading.Thread(target=cancel_when_out_of_time, daemon=True)
+        watcher.start()
         try:
             yield
         finally:
-            timer.cancel()
+            stop.set()
             jobs.leave()
 
     def _read_tasks(self, tag: str, tasks: int) -> tuple[set[int], set[int]]:
