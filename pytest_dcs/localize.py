@@ -199,6 +199,10 @@ class Localizer:
         except OutOfTime:
             self.result.complete = False
             self.result.note = "the budget ran out"
+        except Exception as exc:  # the search is a help: its own failure must not hide the body's
+            self.result.complete = False
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.result.note = f"the search stopped on {type(exc).__name__}: {first}"
         finally:
             self.result.rows = self._rows()
             self.result.method = ", then ".join(dict.fromkeys(self._methods))
