@@ -26,9 +26,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from pytest_dcs.failures import message_shape
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
     from pyspark.sql.types import StructType
+
+    from pytest_dcs.failures import ErrorIdentity
 
 # Values read from one message: a message quoting more is rarely about one row.
 MAX_QUOTED = 8
@@ -103,19 +107,26 @@ def quoted_condition(schema: StructType, values: Sequence[str]) -> Column | None
 @dataclass
 class FailingCalls:
     """What a recording re-run saw: per UDF call site, the input columns it was given (None
-    where an argument is not a plain column), and the argument tuples of calls that raised."""
+    where an argument is not a plain column), and per call that raised: its site, arguments
+    and error line (`Type: message`)."""
 
     columns: list[tuple[str | None, ...]] = field(default_factory=list)
-    calls: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
+    calls: list[tuple[int, tuple[Any, ...], str]] = field(default_factory=list)
     truncated: bool = False
 
-    def condition(self, schema: StructType) -> Column | None:
-        """Rows of an input with `schema` whose columns hold a recorded call's arguments."""
+    def condition(self, schema: StructType, identity: ErrorIdentity | None) -> Column | None:
+        """Rows of an input with `schema` whose columns hold the arguments of a recorded call
+        that raised the error of `identity` (any error, without one)."""
         from pyspark.sql import functions as F
 
         names = set(schema.fieldNames())
         terms: list[Column] = []
-        for site, args in dict.fromkeys(self.calls):
+        for site, args, error in dict.fromkeys(self.calls):
+            kind = error.split(":", 1)[0].rsplit(".", 1)[-1]
+            if identity is not None and (
+                identity.token != kind or identity.shape != message_shape(error)
+            ):
+                continue
             columns = self.columns[site]
             if len(columns) != len(args) or not all(c in names for c in columns):
                 continue
@@ -187,8 +198,13 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         def calling(*values: Any) -> Any:
             try:
                 return func(*values)
-            except Exception:
-                calls.add([(site, values)])
+            except Exception as exc:
+                kind = type(exc)
+                # Named as a traceback names it, so it compares with the worker's error line.
+                name = kind.__qualname__
+                if kind.__module__ not in ("builtins", "__main__"):
+                    name = f"{kind.__module__}.{name}"
+                calls.add([(site, values, f"{name}: {exc}".splitlines()[0])])
                 return None
 
         _recording.inside = True
@@ -208,4 +224,4 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         UserDefinedFunction.__call__ = original  # type: ignore[method-assign]
         values = list(calls.value)
         found.truncated = len(values) > MAX_RECORDS
-        found.calls = [(site, tuple(args)) for site, args in values[:MAX_RECORDS]]
+        found.calls = [(site, tuple(args), error) for site, args, error in values[:MAX_RECORDS]]

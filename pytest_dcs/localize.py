@@ -265,17 +265,16 @@ class Localizer:
 
         rest = self.df
         tried: Column | None = None
-        calls = None
         with clues.recording_udfs(self.spark) as recorded:
             if recorded is not None:
                 outcome = self._outcome(self.df)
         if recorded is not None:
-            calls = recorded.condition(self.df.schema)
-            settled = outcome == "passed" and not recorded.truncated and calls is not None
+            calls = recorded.condition(self.df.schema, self.identity)
             if calls is not None:
                 tried = calls
-                self._candidates(calls, "arguments of the failing UDF calls")
-                if settled and self._found:
+                if self._recorded_rows(calls) and outcome == "passed" and not recorded.truncated:
+                    # Every failing call was recorded: the rows holding their arguments are all.
+                    self.result.complete = len(self._found) < self.limit
                     return rest, True
         quoted = clues.quoted_condition(self.df.schema, clues.quoted_values(self.message))
         if quoted is not None and len(self._found) < self.limit:
@@ -284,6 +283,23 @@ class Localizer:
         if tried is not None:
             rest = self.df.where(~F.coalesce(tried, F.lit(False)))
         return rest, False
+
+    def _recorded_rows(self, condition: Column) -> bool:
+        """Keep the rows holding the arguments of UDF calls that raised the error, when the body
+        re-run on them fails the same way; each is known to fail alone, since the UDF raised the
+        error on its values. Otherwise search them like any clue's candidates."""
+        method = "arguments of the failing UDF calls"
+        rows = self.df.where(condition).limit(self.limit).collect()
+        self._check_time()
+        if not rows:
+            return False
+        if self._outcome(self.spark.createDataFrame(rows, self.df.schema)) == "same":
+            self._methods.append(method)
+            for row in rows:
+                self._found.setdefault(repr(tuple(row)), row)
+            return True
+        self._candidates(condition, method)
+        return bool(self._found)
 
     def _candidates(self, condition: Column, method: str) -> None:
         """Search the rows matching a clue when they are few enough to be a clue."""
