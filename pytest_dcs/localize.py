@@ -24,7 +24,8 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 
 "The same" failure is an `ErrorIdentity`: the re-run's own exception type and message shape,
 never the error it was raised while handling. A row is reported only when it failed that way on
-its own: in a task that read that row alone, or in a re-run of the body on that row alone.
+its own: its UDF call raised that error on its values (and the body, re-run on such rows,
+fails that way), or a task that read that row alone failed so, or a re-run on it alone did.
 
 Every job of the search is tagged, and a timer cancels them when the time budget runs out.
 """
