@@ -5,9 +5,10 @@ it is clean, then adds `--bad` rows (default 10) that a UDF chokes on, as when d
 the sample was taken. One pytest run climbs a `100pct` ladder with two tests:
 
   null    a UDF calling `.upper()` on a string column: the bad rows hold a null there
-          (found among the suspect rows: null, empty, NaN)
   value   a UDF raising on a few ids: the bad rows look like every other row
-          (found by the general search over failed tasks of partitioned re-runs)
+
+Both are found from the arguments of the failing UDF calls, recorded in one re-run; the
+`method` column says how the search got there.
 
 It runs twice: with the default budget (3x the rung's time, at least 10 s), and with a budget
 of 600 s to show the time to find every bad row. The table takes from the JSON report, per
@@ -112,8 +113,8 @@ def run(project: Path, *args: str) -> dict[str, Any]:
 def rows_of(document: dict[str, Any], bad: int) -> list[list[str]]:
     table = []
     for test in document["tests"]:
-        rung = next(r for r in test["rungs"] if r["rung"] == "100pct")
-        if rung["outcome"] != "failed" or rung["seconds"] is None:
+        rung = next((r for r in test["rungs"] if r["rung"] == "100pct"), None)
+        if rung is None or rung["outcome"] != "failed" or rung["seconds"] is None:
             sys.exit(f"{test['nodeid']} did not fail at 100pct:\n{document['output']}")
         failure = rung["failure"] or {}
         found = failure.get("localization") or {}
@@ -129,12 +130,14 @@ def rows_of(document: dict[str, Any], bad: int) -> list[list[str]]:
                 f"{found.get('rows_found', 0)}/{bad}",
                 str(found.get("runs", "-")),
                 str(found.get("budget_seconds", "-")),
+                found.get("method") or found.get("note") or "-",
             ]
         )
     return table
 
 
 def main() -> None:
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the generating session binds to loopback too
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--bad", type=int, default=10)
@@ -154,7 +157,17 @@ def main() -> None:
         for part in (project / "data" / "events" / "_bad").glob("part-*.parquet"):
             part.rename(project / "data" / "events" / f"bad-{part.name}")
         print(f"{options.rows:,} rows, {options.bad} bad rows per test, rung 100pct")
-        header = ["test", "outcome", "rung s", "localize s", "ratio", "rows", "re-runs", "budget s"]
+        header = [
+            "test",
+            "outcome",
+            "rung s",
+            "localize s",
+            "ratio",
+            "rows",
+            "re-runs",
+            "budget s",
+            "method",
+        ]
         for label, args in (
             ("default budget", ()),
             ("budget 600 s", ("-o", "dcs_localize_budget=600")),

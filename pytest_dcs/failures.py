@@ -308,16 +308,77 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             current = None
 
 
-def error_token(exc: BaseException) -> str:
-    """What identifies an executor-side error across re-runs and in a task's error message: the
-    worker's Python exception type, else Spark's error class, else the exception's type name."""
-    classes: list[str] = []
-    for link in _chain(exc):
+# Quoted values and numbers vary from row to row; the rest of a message is the error's shape.
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
+_NUMBER = re.compile(r"(?<![\w.])-?(?:0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?!\w|\.\d)")
+
+
+def message_shape(message: str) -> str:
+    """`message` with its quoted values and numbers replaced: what stays the same when one
+    error is raised by different rows (`id 7 is reserved` and `id 12 is reserved` match)."""
+    return _NUMBER.sub("N", _QUOTED.sub("'?'", message.strip()))
+
+
+@dataclass(frozen=True)
+class ErrorIdentity:
+    """What makes two failures "the same" across re-runs of a body on different rows.
+
+    `token` is the Python worker's exception type, else Spark's error class, else the
+    exception's type name; `shape` is the error's message line passed through `message_shape`.
+    """
+
+    token: str
+    shape: str
+    message: str = field(default="", compare=False)
+    """The message line as raised, with its values: where clues to the rows are read."""
+
+    def matches_text(self, text: str | None) -> bool:
+        """Whether a task's error message (as Spark's status store keeps it) is this error."""
+        if not text:
+            return False
+        found = identity_of_text(text)
+        return found == self if found is not None else self.token in text
+
+
+def _class_line(text: str, error_class: str) -> str:
+    """The rest of the line from `[ERROR_CLASS]` on, without its SQLSTATE."""
+    start = text.find(f"[{error_class}]")
+    line = text[start:].split("\n", 1)[0] if start >= 0 else _first_line(text)
+    return _SQLSTATE.sub("", line)
+
+
+def identity_of_text(text: str) -> ErrorIdentity | None:
+    """The identity of an error told only as text: a worker's traceback, else an error class."""
+    worker, java_text = split_worker_trace(text)
+    if worker is not None and worker.error_type:
+        return _identity(worker.error_type, worker.error)
+    classes = [c for c in _ERROR_CLASS_TAG.findall(java_text) if c != "PYTHON_EXCEPTION"]
+    if classes:
+        return _identity(classes[0], _class_line(java_text, classes[0]))
+    return None
+
+
+def _identity(token: str, message: str) -> ErrorIdentity:
+    return ErrorIdentity(token, message_shape(message), message.strip())
+
+
+def error_identity(exc: BaseException) -> ErrorIdentity:
+    """The identity of `exc` itself: its explicit causes (`raise ... from`) are read, never the
+    exception it was raised while handling (`__context__`). The plugin re-runs a body inside
+    the handler of its first failure, so every re-run's error has that failure as context."""
+    link: BaseException | None = exc
+    for _ in range(_CHAIN_LIMIT):
+        if link is None:
+            break
         found = symptoms(link)
-        if found.worker is not None:
-            return found.worker.error_type
-        classes.extend(c for c in found.error_classes if c != "PYTHON_EXCEPTION")
-    return classes[0] if classes else type(exc).__name__
+        if found.worker is not None and found.worker.error_type:
+            return _identity(found.worker.error_type, found.worker.error)
+        classes = [c for c in found.error_classes if c != "PYTHON_EXCEPTION"]
+        if classes:
+            line = _class_line(found.java_text or found.text, classes[0])
+            return _identity(classes[0], line)
+        link = link.__cause__
+    return _identity(type(exc).__name__, _first_line(_message(exc)))
 
 
 def symptoms(exc: BaseException) -> Symptoms:
@@ -392,7 +453,7 @@ class Signature:
         if set(self.exception_types) & set(found.type_names):
             return default
         for name in self.java_classes:
-            match = re.search(rf"(?<![\w.$]){re.escape(name)}(?![\w$])", found.java_text)
+            match = re.search(rf"(?<![\w.$]){re.escape(name)}(?!\w|\.\d)", found.java_text)
             if match:
                 return _rest_of_line(found.java_text, match.start())
         for wanted in self.error_classes:

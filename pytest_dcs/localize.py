@@ -1,22 +1,33 @@
 """Localizing the problem state: the few input rows that alone make a rung's body fail.
 
-When a body raises because of code that ran on executors, the error does not say which row did
+When a body raises because of code that ran on executors, the error does not say which rows did
 it. The body is run again on subsets of its input (`scaled`) until single rows are left:
 
-1. **Suspects first.** Rows holding a null, an empty string, a NaN or an empty collection are the
+0. **Any row?** The body is run on two ordinary rows, each alone. When both fail the same way,
+   the error is not about particular rows, and the search says so instead of blaming some.
+1. **Clues** (see `pytest_dcs.clues`): the arguments of the UDF calls that raised, recorded in
+   one re-run on the whole input, and the values the error message quotes, each turned into one
+   Column filter. The search below runs on those candidates first. When the recording re-run
+   passed with every failing call recorded, the candidates are all there is to find.
+2. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
    variance code most often forgets. One Column filter finds them; if the body fails on them
    alone, the search continues among them only.
-2. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key,
+3. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key,
    sorted within partitions so that a key range reads few cached batches. A re-run gets the union
    of one child DataFrame per key range: task `i` reads range `i // partitions`. The failed job's
    task list then says which ranges failed (split further, down to single rows), which passed
    (dropped) and which never ran (kept for the next re-run). A re-run narrows many ranges at once
    instead of halving one.
-3. **Bisection**, the general fallback: where task results cannot be read (Spark Connect) or
+4. **Bisection**, the general fallback: where task results cannot be read (Spark Connect) or
    the failing stage's tasks are not the ranges (the body shuffles before it fails), ranges are
    halved and each half is run on its own.
 
-Every re-run is tagged, and a timer cancels the tagged jobs when the time budget runs out.
+"The same" failure is an `ErrorIdentity`: the re-run's own exception type and message shape,
+never the error it was raised while handling. A row is reported only when it failed that way on
+its own: its UDF call raised that error on its values (and the body, re-run on such rows,
+fails that way), or a task that read that row alone failed so, or a re-run on it alone did.
+
+Every job of the search is tagged, and a timer cancels them when the time budget runs out.
 """
 
 from __future__ import annotations
@@ -30,11 +41,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pytest_dcs.guard import job_scope
+from pytest_dcs.guard import job_scope, tagged
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
     from pyspark.sql.types import StructType
+
+    from pytest_dcs.failures import ErrorIdentity
 
 Outcome = Literal["same", "passed", "other"]
 #: Runs the test body with `scaled` replaced by the given DataFrame: "same" when it fails with the
@@ -47,7 +60,11 @@ KEY = "__dcs_key"
 MAX_PARTITIONS = 64
 # Spaces this small are laid out by key range (a sampling pass, then single rows when few).
 RANGE_ROWS = 100_000
+# Candidates of a clue beyond this many point at a common value, not at the offending rows.
+CLUE_ROWS = 100_000
 LOW, HIGH = -(2**63), 2**63
+# Seconds between cancellations of the search's jobs once its budget has run out.
+CANCEL_EVERY = 0.25
 
 
 @dataclass(frozen=True)
@@ -142,7 +159,7 @@ def suspect_condition(schema: StructType) -> Column | None:
 
 
 class Localizer:
-    """Finds at most `limit` rows of `df` on which `reproduce` fails alone, by `deadline`."""
+    """Finds at most `limit` rows of `df` on which `reproduce` fails alone, within `budget`."""
 
     def __init__(
         self,
@@ -152,20 +169,24 @@ class Localizer:
         *,
         limit: int,
         budget: float,
-        error_type: str | None = None,
+        identity: ErrorIdentity | None = None,
+        message: str = "",
     ) -> None:
         self.spark = spark
         self.df = df
         self.reproduce = reproduce
         self.limit = max(1, limit)
         self.budget = budget
-        self.error_type = error_type
+        self.identity = identity
+        self.message = message
         self.result = Localization()
         self._began = 0.0
         self._deadline = 0.0
         self._tags = itertools.count()
         self._cached: list[DataFrame] = []
-        self._found: dict[int, Row] = {}
+        # Rows found, by their values: each search space keys its rows its own way.
+        self._found: dict[str, Row] = {}
+        self._methods: list[str] = []
         self._sc = _classic_context(spark)
 
     # -- the search -----------------------------------------------------------------------
@@ -174,35 +195,138 @@ class Localizer:
         self._began = time.monotonic()
         self._deadline = self._began + self.budget
         try:
-            space, rows, source = self._space()
-            self._search(space, rows)
-            if self._found and source:
-                self.result.method = f"{source}, then {self.result.method}"
-            if not self._found and not self.result.note:
-                self.result.note = "no single row fails the same way alone"
+            with self._tagged(self._tag()):
+                self._run()
         except OutOfTime:
             self.result.complete = False
             self.result.note = "the budget ran out"
+        except Exception as exc:  # the search is a help: its own failure must not hide the body's
+            self.result.complete = False
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.result.note = f"the search stopped on {type(exc).__name__}: {first}"
         finally:
-            self.result.rows = list(self._found.values())[: self.limit]
+            self.result.rows = self._rows()
+            self.result.method = ", then ".join(dict.fromkeys(self._methods))
             for cached in self._cached:
                 with contextlib.suppress(Exception):
                     cached.unpersist()
             self.result.seconds = time.monotonic() - self._began
         return self.result
 
-    def _space(self) -> tuple[DataFrame, int | None, str]:
+    def _run(self) -> None:
+        if self._fails_on_any_row():
+            self._methods.append("two ordinary rows alone")
+            self.result.complete = True
+            self.result.note = (
+                "the body fails the same way on any row (each of two ordinary rows alone): "
+                "no particular rows are to blame"
+            )
+            return
+        rest, done = self._clues()
+        if len(self._found) >= self.limit:
+            return
+        if self._found and self._outcome(rest) != "same":
+            # The clues found rows and the rest passes without them: nothing else to find.
+            self.result.complete = True
+            done = True
+        if not done:
+            space, rows, source = self._space(rest)
+            if source:
+                self._methods.append(source)
+            self.result.complete = self._search(space, rows)
+        if not self._found and not self.result.note:
+            self.result.note = "no single row fails the same way alone"
+
+    def _rows(self) -> list[Row]:
+        return list(self._found.values())[: self.limit]
+
+    def _keep(self, keyed: Row) -> None:
+        row = _without_key(keyed)
+        self._found.setdefault(repr(tuple(row)), row)
+
+    def _fails_on_any_row(self) -> bool:
+        """Whether the body fails the same way on each of two ordinary rows alone."""
+        condition = suspect_condition(self.df.schema)
+        ordinary = self.df if condition is None else self.df.where(~condition)
+        picked = ordinary.limit(2).collect()
+        self._check_time()
+        if len(picked) < 2:
+            return False
+        return all(
+            self._outcome(self.spark.createDataFrame([row], self.df.schema)) == "same"
+            for row in picked
+        )
+
+    def _clues(self) -> tuple[DataFrame, bool]:
+        """Search the rows the clues point at; the rest of the input, and whether the clues
+        settled the search (every failing UDF call recorded, and its rows searched)."""
+        from pyspark.sql import functions as F
+
+        from pytest_dcs import clues
+
+        rest = self.df
+        tried: Column | None = None
+        with clues.recording_udfs(self.spark) as recorded:
+            if recorded is not None:
+                outcome = self._outcome(self.df)
+        if recorded is not None:
+            calls = recorded.condition(self.df.schema, self.identity)
+            if calls is not None:
+                tried = calls
+                if self._recorded_rows(calls) and outcome == "passed" and not recorded.truncated:
+                    # Every failing call was recorded: the rows holding their arguments are all.
+                    self.result.complete = len(self._found) < self.limit
+                    return rest, True
+        quoted = clues.quoted_condition(self.df.schema, clues.quoted_values(self.message))
+        if quoted is not None and len(self._found) < self.limit:
+            self._candidates(quoted, "values quoted in the error")
+            tried = quoted if tried is None else tried | quoted
+        if tried is not None:
+            rest = self.df.where(~F.coalesce(tried, F.lit(False)))
+        return rest, False
+
+    def _recorded_rows(self, condition: Column) -> bool:
+        """Keep the rows holding the arguments of UDF calls that raised the error, when the body
+        re-run on them fails the same way; each is known to fail alone, since the UDF raised the
+        error on its values. Otherwise search them like any clue's candidates."""
+        method = "arguments of the failing UDF calls"
+        rows = self.df.where(condition).limit(self.limit).collect()
+        self._check_time()
+        if not rows:
+            return False
+        if self._outcome(self.spark.createDataFrame(rows, self.df.schema)) == "same":
+            self._methods.append(method)
+            for row in rows:
+                self._found.setdefault(repr(tuple(row)), row)
+            return True
+        self._candidates(condition, method)
+        return bool(self._found)
+
+    def _candidates(self, condition: Column, method: str) -> None:
+        """Search the rows matching a clue when they are few enough to be a clue."""
+        space = self._cache(self._keyed(self.df.where(condition)))
+        rows = space.count()
+        self._check_time()
+        if not rows or rows > CLUE_ROWS:
+            return
+        before, mark = len(self._found), len(self._methods)
+        self._methods.append(method)
+        self._search(space, rows)
+        if len(self._found) == before:
+            del self._methods[mark:]
+
+    def _space(self, df: DataFrame) -> tuple[DataFrame, int | None, str]:
         """Where to search (keyed), with its rows when known: the suspects when they alone
         fail, else the other rows."""
-        condition = suspect_condition(self.df.schema)
+        condition = suspect_condition(df.schema)
         if condition is None:
-            return self._keyed(self.df), None, ""
-        suspects = self._cache(self._keyed(self.df.where(condition)))
+            return self._keyed(df), None, ""
+        suspects = self._cache(self._keyed(df.where(condition)))
         # One scan of the input caches the suspects; the re-run on them reads the cache.
         rows = suspects.count()
         if rows and self._outcome(suspects.drop(KEY)) == "same":
             return suspects, rows, "suspect rows (null, empty, NaN)"
-        return self._keyed(self.df.where(~condition)), None, ""
+        return self._keyed(df.where(~condition)), None, ""
 
     @staticmethod
     def _keyed(space: DataFrame) -> DataFrame:
@@ -217,16 +341,18 @@ class Localizer:
         self._cached.append(cached)
         return cached
 
-    def _search(self, keyed: DataFrame, rows: int | None) -> None:
+    def _search(self, keyed: DataFrame, rows: int | None) -> bool:
+        """Find failing rows of `keyed`; True when every part of it was decided."""
         if self._sc is not None:
-            self.result.method = "failed tasks of partitioned re-runs"
+            mark = len(self._methods)
+            self._methods.append("failed tasks of partitioned re-runs")
             try:
-                self.result.complete = self._descend(keyed, rows)
-                return
+                return self._descend(keyed, rows)
             except TasksUnreadable as exc:
+                del self._methods[mark:]
                 self.result.note = f"{exc}; bisected instead"
-        self.result.method = "bisection"
-        self._bisect(self._cache(keyed))
+        self._methods.append("bisection")
+        return self._bisect(self._cache(keyed))
 
     def _descend(self, space: DataFrame, rows: int | None) -> bool:
         """Lay `space` out in partitions, re-run the body on those not yet known, and descend
@@ -249,8 +375,7 @@ class Localizer:
             failed, clean = self._read_tasks(tag, tasks)
             for index in sorted(failed):
                 if sizes[index] == 1:
-                    row = layout.where(partition == index).first()
-                    self._found[row[KEY]] = _without_key(row)
+                    self._keep(layout.where(partition == index).first())
                 elif (
                     not self._descend(layout.where(partition == index), sizes[index])
                     or len(self._found) >= self.limit
@@ -259,23 +384,24 @@ class Localizer:
             pending = [p for p in pending if p not in failed and p not in clean]
         return not pending
 
-    def _bisect(self, keyed: DataFrame) -> None:
+    def _bisect(self, keyed: DataFrame) -> bool:
         stack = [KeyRange(LOW, HIGH)]
         while stack and len(self._found) < self.limit:
             span = stack.pop()
             part = keyed.where(span.column())
             head = part.limit(2).collect()
             self._check_time()
-            if not head or {r[KEY] for r in head} <= set(self._found):
+            if not head or {repr(tuple(_without_key(r))) for r in head} <= set(self._found):
                 continue
             if self._outcome(part.drop(KEY)) != "same":
                 continue
             if len(head) == 1 or span.single:  # one row, or two with one key: found
-                self._found.update((r[KEY], _without_key(r)) for r in head)
+                for keyed_row in head:
+                    self._keep(keyed_row)
                 continue
             low, high = span.split(2)
             stack += [high, low]
-        self.result.complete = not stack
+        return not stack
 
     # -- re-runs --------------------------------------------------------------------------
 
@@ -288,8 +414,7 @@ class Localizer:
 
     def _outcome(self, subset: DataFrame, tag: str | None = None) -> Outcome:
         self._check_time()
-        tag = tag or self._tag()
-        with self._tagged(tag):
+        with tagged(job_scope(self.spark, tag or self._tag())):
             outcome = self.reproduce(subset)
         self.result.runs += 1
         self._check_time()
@@ -297,20 +422,30 @@ class Localizer:
 
     @contextlib.contextmanager
     def _tagged(self, tag: str) -> Iterator[None]:
-        """Tag the re-run's jobs (operations, over Spark Connect), and cancel them if the budget
+        """Tag the search's jobs (operations, over Spark Connect), and cancel them if the budget
         runs out while they run."""
         jobs = job_scope(self.spark, tag)
         if jobs is None:
             yield
             return
         jobs.enter()
-        timer = threading.Timer(max(0.0, self._deadline - time.monotonic()), jobs.cancel)
-        timer.daemon = True
-        timer.start()
+        stop = threading.Event()
+
+        def cancel_when_out_of_time() -> None:
+            if stop.wait(max(0.0, self._deadline - time.monotonic())):
+                return
+            # Again and again: a job the body starts after the deadline is cancelled too.
+            while not stop.is_set():
+                with contextlib.suppress(Exception):
+                    jobs.cancel()
+                stop.wait(CANCEL_EVERY)
+
+        watcher = threading.Thread(target=cancel_when_out_of_time, daemon=True)
+        watcher.start()
         try:
             yield
         finally:
-            timer.cancel()
+            stop.set()
             jobs.leave()
 
     def _read_tasks(self, tag: str, tasks: int) -> tuple[set[int], set[int]]:
@@ -334,7 +469,8 @@ class Localizer:
                 failed = {
                     index
                     for index, status, error in results
-                    if status == "FAILED" and self._same_error(error)
+                    if status == "FAILED"
+                    and (self.identity is None or self.identity.matches_text(error))
                 }
                 if not failed:
                     continue
@@ -346,9 +482,6 @@ class Localizer:
                 clean = {index for index, status, _ in results if status == "SUCCESS"}
                 return failed, clean - failed
         raise TasksUnreadable("no failed task of the re-run could be read")
-
-    def _same_error(self, error: str | None) -> bool:
-        return self.error_type is None or (error is not None and self.error_type in error)
 
 
 def _without_key(row: Row) -> Row:

@@ -19,7 +19,7 @@ import pytest
 
 from pytest_dcs import hookspecs, scaling
 from pytest_dcs.engines import EngineConfig, EngineError, Engines
-from pytest_dcs.failures import DcsFailure, Failure, classify, error_token, render_story
+from pytest_dcs.failures import DcsFailure, Failure, classify, error_identity, render_story
 from pytest_dcs.guard import (
     JobScope,
     Watchdog,
@@ -599,32 +599,64 @@ class DcsSession:
             return
         if failure.signature == "analysis_error":
             return  # a column the plan cannot resolve: every subset of rows fails the same way
-        token = error_token(exc)
+        identity = error_identity(exc)
 
         def reproduce(subset: DataFrame) -> Literal["same", "passed", "other"]:
             with rung.replaced(subset):
                 try:
                     _call_body(item, subset)
                 except Exception as again:
-                    same = (
-                        not isinstance(again, DcsFailure)
-                        and classify(again).kind == "data"
-                        and error_token(again) == token
-                    )
+                    # The re-run's own error: it is raised while `exc` is handled, so `exc` is
+                    # its context, which must not make a different error look the same.
+                    same = not isinstance(again, DcsFailure) and error_identity(again) == identity
                     return "same" if same else "other"
             return "passed"
 
         source = rung.input
         found = Localizer(
-            rung.spark, source, reproduce, limit=limit, budget=budget, error_type=token
+            rung.spark,
+            source,
+            reproduce,
+            limit=limit,
+            budget=budget,
+            identity=identity,
+            message=identity.message,
         ).run()
         record = found.to_json(budget)
         record["story"] = found.describe(budget)
         records: list[dict[str, Any]] = []
         captured_to = None
         if found.rows:
-            records, captured_to, _ = self._sink(info)(source, found.rows, failure.summary)
+            replays = self._replays(info, rung.spark, source, found.rows, reproduce)
+            sink = self._sink(info, capture=replays)
+            records, captured_to, _ = sink(source, found.rows, failure.summary)
+            if not replays:
+                record["story"] += (
+                    "; not captured: masked by dcs_mask, the rows no longer fail, so `local` "
+                    "could not replay the failure"
+                )
         item.stash[LOCALIZED_KEY] = Localized(records, captured_to, record)
+
+    def _replays(
+        self,
+        info: ItemInfo,
+        spark: SparkSession,
+        source: DataFrame,
+        rows: Sequence[Row],
+        reproduce: Callable[[DataFrame], str],
+    ) -> bool:
+        """Whether rows found at a fraction rung still fail the same way as `local` will replay
+        them: with the `dcs_mask` columns masked (rows below are masked already)."""
+        if info.param.rung.kind != "fraction" or not self.masker:
+            return True
+        originals = [tuple(r) for r in rows]
+        masked = self.masker.rows(originals, source.schema)
+        if masked == originals:
+            return True
+        try:
+            return reproduce(spark.createDataFrame(masked, source.schema)) == "same"
+        except Exception:  # the session may have gone: capture as before
+            return True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -817,8 +849,9 @@ class DcsSession:
         item.stash[RUNG_KEY] = rung
         return rung
 
-    def _sink(self, info: ItemInfo) -> RowsSink:
-        """Mask offending rows for the report and capture them when they are source rows."""
+    def _sink(self, info: ItemInfo, *, capture: bool = True) -> RowsSink:
+        """Mask offending rows for the report and capture them when they are source rows (and
+        `capture`)."""
         spec = info.param.spec
 
         def sink(
@@ -836,7 +869,7 @@ class DcsSession:
                     self.masker.look_up([df], [summary])
                 summary = self.masker.scrub(summary)
             source = spec.source
-            if not spec.capture or source is None:
+            if not capture or not spec.capture or source is None:
                 return records, None, summary
             schema = self.inputs.schema_of(source)
             if schema is None or schema != df.schema:

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from pytest_dcs.failures import error_token
+from pytest_dcs.clues import quoted_values
+from pytest_dcs.failures import error_identity, message_shape
 from pytest_dcs.localize import HIGH, LOW, KeyRange, Localization
 from pytest_dcs.settings import MIN_LOCALIZE_SECONDS, LocalizeBudget
 
@@ -51,20 +52,82 @@ class _WorkerError(Exception):
     """Looks like PySpark's PythonException: the worker's traceback in the message."""
 
 
-def test_error_token_is_the_workers_exception_type() -> None:
-    text = (
+def _worker_error(error_line: str) -> _WorkerError:
+    return _WorkerError(
         "[PYTHON_EXCEPTION] An exception was thrown from the Python worker: "
         "Traceback (most recent call last):\n"
         '  File "/jobs/t.py", line 3, in shout\n'
         "    return text.upper()\n"
-        "AttributeError: 'NoneType' object has no attribute 'upper'\n"
+        f"{error_line}\n"
     )
-    assert error_token(_WorkerError(text)) == "AttributeError"
 
 
-def test_error_token_falls_back_to_the_error_class_then_the_type() -> None:
-    assert error_token(ArithmeticError("[DIVIDE_BY_ZERO] Division by zero.")) == "DIVIDE_BY_ZERO"
-    assert error_token(KeyError("x")) == "KeyError"
+def test_error_identity_is_the_workers_exception_type_and_message_shape() -> None:
+    found = error_identity(_worker_error("AttributeError: 'NoneType' object has no attribute 'x'"))
+    assert found.token == "AttributeError"
+    assert found.shape == "AttributeError: '?' object has no attribute '?'"
+    assert found.message == "AttributeError: 'NoneType' object has no attribute 'x'"
+
+
+def test_the_same_error_on_other_values_has_the_same_identity() -> None:
+    seven = error_identity(_worker_error("ValueError: id 7 is reserved"))
+    twelve = error_identity(_worker_error("ValueError: id -12 is reserved"))
+    other = error_identity(_worker_error("ValueError: id 7 is unknown"))
+    assert seven == twelve
+    assert seven != other
+
+
+def test_error_identity_falls_back_to_the_error_class_then_the_type() -> None:
+    found = error_identity(ArithmeticError("[DIVIDE_BY_ZERO] Division by zero. SQLSTATE: 22012"))
+    assert (found.token, found.shape) == ("DIVIDE_BY_ZERO", "[DIVIDE_BY_ZERO] Division by zero.")
+    assert error_identity(KeyError("x")).token == "KeyError"
+
+
+def test_a_rerun_error_is_not_the_error_it_was_raised_while_handling() -> None:
+    original = _worker_error("TypeError: 'NoneType' object is not subscriptable")
+    try:
+        try:
+            raise original
+        except _WorkerError:
+            raise ValueError("RDD is empty")  # noqa: B904 - a plain raise, as a re-run does
+    except ValueError as again:
+        assert again.__context__ is original
+        assert error_identity(again) == error_identity(ValueError("RDD is empty"))
+        assert error_identity(again) != error_identity(original)
+
+
+def test_an_explicit_cause_is_part_of_the_identity() -> None:
+    cause = _worker_error("ValueError: id 7 is reserved")
+    wrapper = RuntimeError("the job failed")
+    wrapper.__cause__ = cause
+    assert error_identity(wrapper) == error_identity(cause)
+
+
+def test_a_task_error_text_matches_the_identity_of_the_same_error() -> None:
+    identity = error_identity(_worker_error("ValueError: id 7 is reserved"))
+    task = (
+        "org.apache.spark.api.python.PythonException: Traceback (most recent call last):\n"
+        '  File "/jobs/t.py", line 3, in checked\n'
+        "ValueError: id 99 is reserved\n\n\tat org.apache.spark.api.python.X(X.scala:1)"
+    )
+    assert identity.matches_text(task)
+    assert not identity.matches_text(task.replace("reserved", "unknown"))
+    assert not identity.matches_text(None)
+
+
+def test_message_shape_replaces_quoted_values_and_numbers() -> None:
+    assert message_shape("The value 'x9' of the type \"STRING\" at 3.5") == (
+        "The value '?' of the type '?' at N"
+    )
+
+
+def test_quoted_values_are_the_values_and_numbers_of_a_message() -> None:
+    message = (
+        '[CAST_INVALID_INPUT] The value \'3b\' of the type "STRING" cannot be cast to "INT" '
+        "because it is malformed. Use `try_cast` to tolerate it, or id 42."
+    )
+    assert quoted_values(message) == ["3b", "42"]
+    assert quoted_values("ValueError: id 1234 is reserved") == ["1234"]
 
 
 def test_the_story_line_says_what_was_found_and_what_it_cost() -> None:

@@ -1,9 +1,10 @@
 """Localizing offending rows on real Spark: a body that fails on executors because of a few rows
 is re-run on subsets of its input until those rows are found, reported, captured and replayed.
 
-The project's tiny sample is taken while the source is clean; then three rows with a null are
-added, as when the data changes after the sample was taken. The sample rungs pass, the 100%
-rung meets the nulls. Each run is a fresh pytest process, shared by the tests of this module.
+The project's tiny sample is taken while the source is clean; then three rows with a null and
+one with a malformed experiment id are added, as when the data changes after the sample was
+taken. The sample rungs pass, the fraction rungs meet the new rows. Each run is a fresh pytest
+process, shared by the tests of this module.
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ from conftest import Project, Run, write_events
 
 CLEAN_ROWS = 199_997
 BAD_IDS = [500_001, 500_002, 500_003]
+# One of the rows with a null that one body divides by zero on: the others are harmless to it.
+DIVIDING_ID = BAD_IDS[1]
+# A row whose experiment id is malformed; in a file that the 50% fraction of the file line reads.
+MALFORMED_ID = 600_001
+MALFORMED_FILE = "extra-4.json"
 
 INI = """
 [pytest]
 dcs_sources =
     events = json:data/events
 dcs_fractions = 1.0
+# Rows captured at a fraction rung are masked; the failure must survive it.
+dcs_mask = client_id
 # Correctness, not speed, is checked here: a busy machine must not run the search out of time.
 dcs_localize_budget = 120
 """
@@ -52,6 +60,28 @@ def test_first_id(scaled, rung):
 @pytest.mark.scale("events")
 def test_wrong_count(scaled):
     assert scaled.count() < 0, "no frame has fewer than 0 rows"
+
+
+@pytest.mark.scale("events")
+def test_chained(scaled):
+    # Fails on one row; on subsets without an e10s-6 row (such as the other rows with a null)
+    # `rdd.first()` raises "ValueError: RDD is empty" instead, a different error.
+    ratio = scaled.select("id", "exp", (F.lit(1) / (F.col("id") - F.lit(DIVIDING_ID))).alias("r"))
+    assert ratio.where("r IS NOT NULL").count() > 0
+    assert ratio.where("exp = 'e10s-6'").rdd.first() is not None
+
+
+@pytest.mark.scale("events", fractions=[0.5])
+def test_malformed(scaled):
+    # ANSI cast: the error quotes the part of the value it could not read.
+    number = F.regexp_replace("exp", "e10s-", "").cast("int")
+    assert scaled.select(number.alias("n")).where("n >= 0").count() > 0
+
+
+@pytest.mark.scale("events")
+def test_every_row(scaled):
+    broken = F.udf(lambda value: value / 0, "double")
+    assert scaled.select(broken("value").alias("b")).where("b IS NOT NULL").count() > 0
 """
 
 
@@ -60,19 +90,21 @@ def _bad_rows(folder) -> None:
         json.dumps({"id": i, "client_id": f"c{i}", "exp": None, "value": 1.5}) for i in BAD_IDS
     ]
     (folder / "part-999.json").write_text("\n".join(lines) + "\n")
+    malformed = {"id": MALFORMED_ID, "client_id": "c1", "exp": "e10s-3b", "value": 2.5}
+    (folder / MALFORMED_FILE).write_text(json.dumps(malformed) + "\n")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, Run, Run]]:
     project = Project(tmp_path_factory.mktemp("localize"))
     project.write("pytest.ini", INI)
-    project.write("test_jobs.py", TESTS)
+    project.write("test_jobs.py", TESTS.replace("DIVIDING_ID", str(DIVIDING_ID)))
     folder = project.path / "data" / "events"
     write_events(folder, CLEAN_ROWS)
     project.run("--dcs-max-rung=local", "-k", "test_shout")  # takes the clean sample
     _bad_rows(folder)
-    climbed = project.run()
-    replayed = project.run("--dcs-max-rung=local", "-k", "test_shout")
+    climbed = project.run(timeout=1500)  # a search per test, on a machine that may be busy
+    replayed = project.run("--dcs-max-rung=local", "-k", "test_shout or test_malformed")
     yield project, climbed, replayed
     project.kill_leftovers()
 
@@ -132,3 +164,47 @@ def test_a_plain_assert_is_an_assertion_without_a_row_search(
     assert failure["kind"] == "assertion"
     assert failure["localization"] is None
     assert failure["offending_rows"] == []
+
+
+def test_a_different_error_on_a_subset_does_not_make_its_rows_offending(
+    runs: tuple[Project, Run, Run],
+) -> None:
+    # Re-runs happen while the first error is handled; "RDD is empty" on harmless subsets
+    # carries it as context and must not count as the division by zero.
+    _, climbed, _ = runs
+    failure = climbed.rungs("test_chained")["100pct"]["failure"]
+    assert failure["kind"] == "data", climbed.output
+    assert [row["id"] for row in failure["offending_rows"]] == [DIVIDING_ID], failure
+    assert failure["localization"]["rows_found"] == 1
+
+
+def test_a_value_quoted_in_the_error_finds_its_row(runs: tuple[Project, Run, Run]) -> None:
+    _, climbed, _ = runs
+    failure = climbed.rungs("test_malformed")["50pct"]["failure"]
+    assert failure["kind"] == "data", climbed.output
+    assert [row["id"] for row in failure["offending_rows"]] == [MALFORMED_ID], failure
+    assert failure["localization"]["method"].startswith("values quoted in the error")
+    assert failure["captured_to"], failure
+
+
+def test_rows_captured_at_a_fraction_rung_fail_the_local_rung_next_run(
+    runs: tuple[Project, Run, Run],
+) -> None:
+    project, _, replayed = runs
+    failure = replayed.rungs("test_malformed")["local"]["failure"]
+    assert failure["kind"] == "data", replayed.output
+    assert [row["id"] for row in failure["offending_rows"]] == [MALFORMED_ID], failure
+    # Captured masked, as the sample is: the real client id is not in the file.
+    captured = (project.path / "dcs_samples" / "events.captured.jsonl").read_text()
+    assert '"client_id": "c1"' not in captured
+
+
+def test_a_body_failing_on_every_row_says_so_instead_of_naming_rows(
+    runs: tuple[Project, Run, Run],
+) -> None:
+    _, climbed, _ = runs
+    failure = climbed.rungs("test_every_row")["local"]["failure"]
+    assert failure["kind"] == "data", climbed.output
+    assert failure["offending_rows"] == []
+    assert "fails the same way on any row" in failure["localization"]["note"]
+    assert failure["localization"]["complete"] is True

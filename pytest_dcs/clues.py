@@ -1,0 +1,227 @@
+"""Clues to the offending rows, read before any search: what the error and the UDFs tell.
+
+A failed job names at most the first value it choked on, and only sometimes. Two clues are
+turned into a Column condition over the input, so that one filter gives the candidate rows:
+
+- **Quoted values** of the error's message (`The value 'x9' of the type "STRING" cannot be
+  cast`, `id 1234 is reserved`): rows holding one of them in a column of a fitting type.
+- **Failing UDF arguments**: the body is run once more with every plain Python UDF it calls
+  wrapped, so that a call that raises records its arguments (through an accumulator) and
+  returns null instead of failing the job. A UDF called on input columns by name gives a
+  condition matching exactly the rows with the recorded arguments. Accumulators need a classic
+  SparkContext; over Spark Connect this clue is not read.
+
+Candidates are never reported as they are: the localizer re-runs the body on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from pytest_dcs.failures import message_shape
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, SparkSession
+    from pyspark.sql.types import StructType
+
+    from pytest_dcs.failures import ErrorIdentity
+
+# Values read from one message: a message quoting more is rarely about one row.
+MAX_QUOTED = 8
+# Failing calls recorded in one re-run; the rest are dropped (a UDF failing on every row
+# would otherwise ship every row back to the driver).
+MAX_RECORDS = 200
+
+_QUOTED = re.compile(r"'([^'\n]{1,200})'|\"([^\"\n]{1,200})\"")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w|\.\d)")
+_SIMPLE_COLUMN = re.compile(r"^Column<'([A-Za-z_][\w]*)'>$")
+# Spark's own words in its messages, quoted but never data.
+_SPARK_WORDS = frozenset(
+    {"STRING", "INT", "BIGINT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "DATE", "TIMESTAMP",
+     "BOOLEAN", "DECIMAL", "BINARY", "spark.sql.ansi.enabled", "NoneType"}
+)  # fmt: skip
+
+
+def quoted_values(message: str) -> list[str]:
+    """Values an error message quotes, and the numbers it names, in order, without repeats."""
+    found: list[str] = []
+    for match in _QUOTED.finditer(message):
+        value = match.group(1) if match.group(1) is not None else match.group(2)
+        if value not in _SPARK_WORDS and not value.startswith("try_"):
+            found.append(value)
+    unquoted = _QUOTED.sub(" ", message)
+    found += _NUMBER.findall(unquoted)
+    return list(dict.fromkeys(found))[:MAX_QUOTED]
+
+
+def _as_type(text: str, kind: object) -> Any:
+    """`text` as a value of Spark type `kind`, or None when it is not one."""
+    from pyspark.sql import types as T
+
+    try:
+        if isinstance(kind, T.StringType):
+            return text
+        if isinstance(kind, T.IntegralType):
+            return int(text)
+        if isinstance(kind, (T.FloatType, T.DoubleType)):
+            return float(text)
+        if isinstance(kind, T.DecimalType):
+            return Decimal(text)
+        if isinstance(kind, T.DateType):
+            return dt.date.fromisoformat(text)
+    except (ValueError, InvalidOperation):
+        return None
+    return None
+
+
+def quoted_condition(schema: StructType, values: Sequence[str]) -> Column | None:
+    """Rows holding one of `values` in a top-level column whose type can hold it: equal to
+    it, or (for strings of 2 characters or more) containing it, since code often fails on a
+    part it cut out of a value."""
+    from pyspark.sql import functions as F
+
+    terms: list[Column] = []
+    for spec in schema.fields:
+        column = F.col(f"`{spec.name.replace('`', '``')}`")
+        typed = [v for v in (_as_type(value, spec.dataType) for value in values) if v is not None]
+        if not typed:
+            continue
+        if isinstance(typed[0], str):
+            parts = [column.contains(v) for v in typed if len(v) >= 2]
+            terms += [column.isin(typed), *parts]
+        else:
+            terms.append(column.isin(typed))
+    if not terms:
+        return None
+    return F.coalesce(functools.reduce(lambda a, b: a | b, terms), F.lit(False))
+
+
+@dataclass
+class FailingCalls:
+    """What a recording re-run saw: per UDF call site, the input columns it was given (None
+    where an argument is not a plain column), and per call that raised: its site, arguments
+    and error line (`Type: message`)."""
+
+    columns: list[tuple[str | None, ...]] = field(default_factory=list)
+    calls: list[tuple[int, tuple[Any, ...], str]] = field(default_factory=list)
+    truncated: bool = False
+
+    def condition(self, schema: StructType, identity: ErrorIdentity | None) -> Column | None:
+        """Rows of an input with `schema` whose columns hold the arguments of a recorded call
+        that raised the error of `identity` (any error, without one)."""
+        from pyspark.sql import functions as F
+
+        names = set(schema.fieldNames())
+        terms: list[Column] = []
+        for site, args, error in dict.fromkeys(self.calls):
+            kind = error.split(":", 1)[0].rsplit(".", 1)[-1]
+            if identity is not None and (
+                identity.token != kind or identity.shape != message_shape(error)
+            ):
+                continue
+            columns = self.columns[site]
+            if len(columns) != len(args) or not all(c in names for c in columns):
+                continue
+            if not all(_literal(a) for a in args):
+                continue
+            parts = [
+                F.col(f"`{name}`").eqNullSafe(F.lit(value))
+                for name, value in zip(columns, args, strict=True)
+            ]
+            terms.append(functools.reduce(lambda a, b: a & b, parts))
+        return functools.reduce(lambda a, b: a | b, terms) if terms else None
+
+
+def _literal(value: object) -> bool:
+    return value is None or isinstance(
+        value, (str, int, float, bool, Decimal, dt.date, dt.datetime)
+    )
+
+
+_recording = threading.local()
+
+
+def _column_name(arg: object) -> str | None:
+    if isinstance(arg, str):
+        return arg
+    match = _SIMPLE_COLUMN.match(str(arg))
+    return match.group(1) if match else None
+
+
+@contextlib.contextmanager
+def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
+    """While the body runs inside: plain Python UDFs record failing calls instead of raising.
+
+    Yields None (nothing is recorded) over Spark Connect, or when PySpark's UDF class cannot
+    be patched. The returned `FailingCalls` is filled when the block ends.
+    """
+    sc = getattr(spark, "_sc", None)
+    try:
+        from pyspark.accumulators import AccumulatorParam
+        from pyspark.sql.udf import UserDefinedFunction
+        from pyspark.util import PythonEvalType
+    except ImportError:
+        sc = None
+    if sc is None:
+        yield None
+        return
+
+    # Defined here so that cloudpickle ships them by value: executors need not have pytest-dcs.
+    class Calls(AccumulatorParam):  # type: ignore[type-arg]
+        def zero(self, value: list[Any]) -> list[Any]:
+            return []
+
+        def addInPlace(self, value1: list[Any], value2: list[Any]) -> list[Any]:
+            value1.extend(value2[: max(0, MAX_RECORDS + 1 - len(value1))])
+            return value1
+
+    calls = sc.accumulator([], Calls())
+    found = FailingCalls()
+    plain = (PythonEvalType.SQL_BATCHED_UDF, PythonEvalType.SQL_ARROW_BATCHED_UDF)
+    original = UserDefinedFunction.__call__
+
+    def record(self: UserDefinedFunction, *args: Any, **kwargs: Any) -> Column:
+        if self.evalType not in plain or kwargs or getattr(_recording, "inside", False):
+            return original(self, *args, **kwargs)
+        site = len(found.columns)
+        found.columns.append(tuple(_column_name(a) for a in args))
+        func = self.func
+
+        def calling(*values: Any) -> Any:
+            try:
+                return func(*values)
+            except Exception as exc:
+                kind = type(exc)
+                # Named as a traceback names it, so it compares with the worker's error line.
+                name = kind.__qualname__
+                if kind.__module__ not in ("builtins", "__main__"):
+                    name = f"{kind.__module__}.{name}"
+                calls.add([(site, values, f"{name}: {exc}".splitlines()[0])])
+                return None
+
+        _recording.inside = True
+        try:
+            # Built like the user's UDF, but not transpiled into SQL: the wrapper must run.
+            wrapped = UserDefinedFunction(
+                calling, self.returnType, self._name, self.evalType, deterministic=False
+            )
+            return original(wrapped, *args)
+        finally:
+            _recording.inside = False
+
+    UserDefinedFunction.__call__ = record  # type: ignore[method-assign]
+    try:
+        yield found
+    finally:
+        UserDefinedFunction.__call__ = original  # type: ignore[method-assign]
+        values = list(calls.value)
+        found.truncated = len(values) > MAX_RECORDS
+        found.calls = [(site, tuple(args), error) for site, args, error in values[:MAX_RECORDS]]
