@@ -24,8 +24,8 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 
 "The same" failure is an `ErrorIdentity`: the re-run's own exception type and message shape,
 never the error it was raised while handling. A row is reported only when it failed that way on
-its own: its UDF call raised that error on its values (and the body, re-run on such rows,
-fails that way), or a task that read that row alone failed so, or a re-run on it alone did.
+its own: a task that read that row alone failed so, or a re-run of the body on it alone did
+(every row a clue points at is re-run alone before it is kept).
 
 Every job of the search is tagged, and a timer cancels them when the time budget runs out.
 """
@@ -252,10 +252,7 @@ class Localizer:
         self._check_time()
         if len(picked) < 2:
             return False
-        return all(
-            self._outcome(self.spark.createDataFrame([row], self.df.schema)) == "same"
-            for row in picked
-        )
+        return all(self._fails_alone(row) for row in picked)
 
     def _clues(self) -> tuple[DataFrame, bool]:
         """Search the rows the clues point at; the rest of the input, and whether the clues
@@ -286,21 +283,28 @@ class Localizer:
         return rest, False
 
     def _recorded_rows(self, condition: Column) -> bool:
-        """Keep the rows holding the arguments of UDF calls that raised the error, when the body
-        re-run on them fails the same way; each is known to fail alone, since the UDF raised the
-        error on its values. Otherwise search them like any clue's candidates."""
+        """Keep the rows holding the arguments of UDF calls that raised the error, each only
+        when the body re-run on it alone fails the same way: a UDF called on a column the body
+        changed first would point at rows whose stored value merely equals the failing one.
+        When none fails alone, search them like any clue's candidates."""
         method = "arguments of the failing UDF calls"
         rows = self.df.where(condition).limit(self.limit).collect()
         self._check_time()
         if not rows:
             return False
-        if self._outcome(self.spark.createDataFrame(rows, self.df.schema)) == "same":
-            self._methods.append(method)
-            for row in rows:
+        self._methods.append(method)
+        before = len(self._found)
+        for row in rows:  # one by one: the budget may end the checks, not undo them
+            if self._fails_alone(row):
                 self._found.setdefault(repr(tuple(row)), row)
+        if len(self._found) > before:
             return True
+        self._methods.pop()
         self._candidates(condition, method)
         return bool(self._found)
+
+    def _fails_alone(self, row: Row) -> bool:
+        return self._outcome(self.spark.createDataFrame([row], self.df.schema)) == "same"
 
     def _candidates(self, condition: Column, method: str) -> None:
         """Search the rows matching a clue when they are few enough to be a clue."""
