@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, Observation
+    from collections.abc import Sequence
+
+    from pyspark.sql import Column, DataFrame, Observation, Row
 
 # Physical operators that pair every row of one side with every row of the other.
 EVERY_ROW_JOINS = {
@@ -202,3 +204,35 @@ def skew(df: DataFrame, keys: tuple[str, ...], top: int) -> Skew:
         median=float(summary["median"] or 0),
         top=[(tuple(row[k] for k in keys), int(row["__rows"])) for row in heaviest],
     )
+
+
+def rows_among(df: DataFrame, rows: Sequence[Row]) -> list[Row]:
+    """The rows of `df` equal to one of `rows` (nulls equal nulls; map columns, which Spark
+    cannot compare, are left out of the comparison): one scan of `df`, `rows` broadcast."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if not rows:
+        return []
+    probe = df.sparkSession.createDataFrame(list(rows), df.schema)
+    names = [f.name for f in df.schema.fields if not _has_map(f.dataType, T)]
+    if not names:
+        return []
+    renamed = probe.select([F.col(f"`{n}`").alias(f"__dcs_probe_{i}") for i, n in enumerate(names)])
+    condition = reduce(
+        lambda a, b: a & b,
+        (df[f"`{n}`"].eqNullSafe(renamed[f"__dcs_probe_{i}"]) for i, n in enumerate(names)),
+    )
+    return df.join(F.broadcast(renamed), condition, "left_semi").limit(len(rows)).collect()
+
+
+def _has_map(kind: Any, types: Any) -> bool:
+    if isinstance(kind, types.MapType):
+        return True
+    if isinstance(kind, types.ArrayType):
+        return _has_map(kind.elementType, types)
+    if isinstance(kind, types.StructType):
+        return any(_has_map(f.dataType, types) for f in kind.fields)
+    return False

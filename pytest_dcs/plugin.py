@@ -629,7 +629,7 @@ class DcsSession:
         if found.rows:
             replays = self._replays(info, rung.spark, source, found.rows, reproduce)
             sink = self._sink(info, capture=replays)
-            records, captured_to, _ = sink(source, found.rows, failure.summary)
+            records, captured_to, _ = sink(source, found.rows, failure.summary, None)
             if not replays:
                 record["story"] += (
                     "; not captured: masked by dcs_mask, the rows no longer fail, so `local` "
@@ -855,7 +855,7 @@ class DcsSession:
         spec = info.param.spec
 
         def sink(
-            df: DataFrame, rows: Sequence[Row], summary: str
+            df: DataFrame, rows: Sequence[Row], summary: str, of_input: Sequence[Row] | None
         ) -> tuple[list[dict[str, Any]], str | None, str]:
             originals = [tuple(r) for r in rows]
             # Below the fraction rungs the rows come from the sample: masked already.
@@ -872,12 +872,13 @@ class DcsSession:
             if not capture or not spec.capture or source is None:
                 return records, None, summary
             schema = self.inputs.schema_of(source)
-            if schema is None or schema != df.schema:
+            kept = originals if of_input is None else [tuple(r) for r in of_input]
+            if schema is None or schema != df.schema or not kept:
                 return records, None, summary
             path, _ = self.inputs.capture(
                 source,
                 schema,
-                originals[: spec.capture],
+                kept[: spec.capture],
                 mask=real,
                 provenance={
                     "test": info.test,

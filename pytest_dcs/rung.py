@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 SourceReader = Callable[[str], "tuple[DataFrame, int | None]"]
-# Turns offending rows into (masked report records, capture file or None, masked summary).
+# Turns offending rows into (masked report records, capture file or None, masked summary);
+# the last argument, when given, are the rows of the source among them: only those are captured.
 RowsSink = Callable[
-    ["DataFrame", "Sequence[Row]", str], "tuple[list[dict[str, Any]], str | None, str]"
+    ["DataFrame", "Sequence[Row]", str, "Sequence[Row] | None"],
+    "tuple[list[dict[str, Any]], str | None, str]",
 ]
 
 DATA_ADVICE = (
@@ -59,7 +61,7 @@ class Share:
 
 
 def _discard(
-    _df: DataFrame, rows: Sequence[Row], summary: str
+    _df: DataFrame, rows: Sequence[Row], summary: str, _of_input: Sequence[Row] | None
 ) -> tuple[list[dict[str, Any]], str | None, str]:
     return [], None, summary
 
@@ -442,10 +444,18 @@ class Rung:
 
     def _fail(self, df: DataFrame, rows: Sequence[Row], summary: str) -> None:
         __tracebackhide__ = True
-        records, captured_to, summary = self._sink(df, rows, summary)
+        records, captured_to, summary = self._sink(df, rows, summary, self._of_input(df, rows))
         failure = DcsFailure("data", summary, offending_rows=records, advice=DATA_ADVICE)
         failure.captured_to = captured_to  # type: ignore[attr-defined]
         raise failure
+
+    def _of_input(self, df: DataFrame, rows: Sequence[Row]) -> Sequence[Row] | None:
+        """The input rows equal to one of `rows` (None: `df` is the input itself). A frame the
+        body derived can keep the source's schema and change its values: replaying such a row
+        at `local` would test a row the source never had."""
+        if self.input is None or df is self.input or df.schema != self.input.schema:
+            return None
+        return checks.rows_among(self.input, rows)
 
     def __repr__(self) -> str:
         return f"<Rung {self.name}>"

@@ -28,6 +28,13 @@ import pytest
 @pytest.mark.scale("people")
 def test_no_magic_value(scaled, rung):
     rung.expect_rows(scaled, F.col("value") != 500.05, name="no magic value")
+
+
+@pytest.mark.scale("people")
+def test_shifted_values(scaled, rung):
+    # The source's schema, other values: these rows are no rows of the source.
+    shifted = scaled.withColumn("value", F.col("value") - 10000)
+    rung.expect_rows(shifted, F.col("value") >= 0, name="no negative value")
 """
 
 
@@ -54,8 +61,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, li
     found = project.run()
     # Kept before the third run forgets it.
     found.captured_text = (project.path / "dcs_samples" / "people.captured.jsonl").read_text()
-    replayed = project.run("--dcs-max-rung=local")
-    forgotten = project.run("--dcs-max-rung=local", "--dcs-forget-captured")
+    replayed = project.run("--dcs-max-rung=local", "-k", "test_no_magic_value")
+    forgotten = project.run(
+        "--dcs-max-rung=local", "--dcs-forget-captured", "-k", "test_no_magic_value"
+    )
     yield project, [found, replayed, forgotten]
     project.kill_leftovers()
 
@@ -108,3 +117,14 @@ def test_masked_values_appear_nowhere(runs: tuple[Project, list[Run]]) -> None:
     assert "@corp.example" not in "".join(texts)
     offending = all_runs[0].rungs("test_no_magic_value")["50pct"]["failure"]["offending_rows"]
     assert all(r["email"].endswith("@example.com") for r in offending)
+
+
+def test_rows_of_a_derived_frame_are_reported_not_captured(
+    runs: tuple[Project, list[Run]],
+) -> None:
+    _, (found, _, _) = runs
+    failure = found.rungs("test_shifted_values")["local"]["failure"]
+    assert failure["kind"] == "data"
+    assert failure["offending_rows"] and all(r["value"] < 0 for r in failure["offending_rows"])
+    # Replaying them would test rows the source never had (and grow every test's input).
+    assert failure["captured_to"] is None
