@@ -15,9 +15,10 @@ and engine:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -310,134 +311,135 @@ def _col(name: str) -> Column:
 # Low-cardinality columns are spotted on this many of the source's first rows (a cheap read of
 # its first files): a column with more values there is not low-cardinality. The values of the
 # columns spotted are then found in every row.
-_SPOT_ROWS = 10_000
+_SPOT_ROWS = 2_000
 
 
 def _spot_low_cardinality(df: DataFrame, columns: Sequence[str], low_cardinality: int) -> list[str]:
     """Columns with at most `low_cardinality` values among the first `_SPOT_ROWS` rows."""
-    import pyspark.sql.functions as F
-
     if not columns:
         return []
-    sizes = (
-        df.limit(_SPOT_ROWS)
-        .agg(*[F.size(F.collect_set(_col(c))).alias(f"n{i}") for i, c in enumerate(columns)])
-        .collect()[0]
+    rows = df.select(*[_col(c) for c in columns]).limit(_SPOT_ROWS).collect()
+    return [
+        c
+        for i, c in enumerate(columns)
+        if 0 < len({repr(r[i]) for r in rows if r[i] is not None}) <= low_cardinality
+    ]
+
+
+def _fixed_width(dtype: DataType) -> bool:
+    """Whether Spark keeps a value of this type in a fixed-width aggregation buffer: only then is
+    an aggregate over it a (fast, generated) hash aggregate."""
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.DecimalType):
+        return dtype.precision <= 18
+    return isinstance(
+        dtype, (T.NumericType, T.BooleanType, T.DateType, T.TimestampType, T.TimestampNTZType)
     )
-    return [c for i, c in enumerate(columns) if 0 < sizes[f"n{i}"] <= low_cardinality]
-
-
-def _hits_of(value: Any, key_value: Any, reason: str, key: Sequence[str]) -> Hit | None:
-    if value is None:
-        return None
-    return Hit(reason, value, key_value) if key else Hit(reason, value)
 
 
 def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinality: int) -> Survey:
-    """Find the variance hits of `base` (made by `_base`) in two passes.
+    """Find the variance hits of `base` (made by `_base`) in two or three passes.
 
-    Pass 1, one aggregate with fixed-width buffers (so Spark keeps it a hash aggregate): the
-    smallest row hash among rows with a null (an empty string) in each column, the min and max
-    of each orderable column, the row count. Pass 2, one shuffle over a few tags per row: the
-    smallest row hash among rows holding each min and max, and each value of the columns spotted
-    as low-cardinality. With a key, each hit also carries the hash of its row's key.
+    Pass 1, one hash aggregate (fixed-width buffers only): the smallest row hash among rows with
+    a null (an empty string) in each column, and a row hash at each column's min and max. Pass
+    1b, for the columns whose values do not fit a fixed width (strings, binary): their min and
+    max alike, in an aggregate of its own so that pass 1 stays fast. Pass 2, one shuffle over the
+    columns spotted as low-cardinality: the row of smallest hash holding each value. With a key,
+    each hit also carries the hash of its row's key.
     """
     import pyspark.sql.functions as F
     from pyspark.sql import types as T
 
     h = F.col(_HASH)
     keyed = bool(key)
+    picks = ["h", "kh"] if keyed else ["h"]
 
     def smallest(condition: Column) -> list[Column]:
-        chosen = [F.min(F.when(condition, h))]
-        if keyed:
-            chosen.append(F.min_by(F.col(_KEY_HASH), F.when(condition, h)))
-        return chosen
+        return [
+            F.min_by(F.col(_HASH if p == "h" else _KEY_HASH), F.when(condition, h)) for p in picks
+        ]
 
-    first_reasons: list[str] = []
-    aggregates: list[Column] = []
-    extremes: list[str] = []
+    def extreme(c: Column, end: str) -> list[Column]:
+        by = F.min_by if end == "min" else F.max_by
+        return [by(F.col(_HASH if p == "h" else _KEY_HASH), c) for p in picks]
+
+    fixed: list[tuple[str, list[Column]]] = []
+    wide: list[tuple[str, list[Column]]] = []
+    orderable: list[str] = []
     for f in schema.fields:
         c = _col(f.name)
         if f.nullable:
-            first_reasons.append(f"null {f.name}")
-            aggregates += smallest(c.isNull())
+            fixed.append((f"null {f.name}", smallest(c.isNull())))
         if isinstance(f.dataType, T.StringType):
-            first_reasons.append(f"empty {f.name}")
-            aggregates += smallest(c == "")
+            fixed.append((f"empty {f.name}", smallest(c == "")))
         if _orderable(f.dataType):
-            extremes.append(f.name)
-    width = 2 if keyed else 1
-    named = [a.alias(f"a{i}") for i, a in enumerate(aggregates)]
-    named += [F.min(_col(n)).alias(f"min{i}") for i, n in enumerate(extremes)]
-    named += [F.max(_col(n)).alias(f"max{i}") for i, n in enumerate(extremes)]
-    named.append(F.count(F.lit(1)).alias("rows"))
+            orderable.append(f.name)
+            into = fixed if _fixed_width(f.dataType) else wide
+            into.append((f"min {f.name}", extreme(c, "min")))
+            into.append((f"max {f.name}", extreme(c, "max")))
+    extra = [F.count(F.lit(1)).alias("rows")]
     if keyed:
-        named.append(F.approx_count_distinct(_KEY_HASH).alias("keys"))
-    stats = base.agg(*named)
-    first = stats.collect()[0]
-    hits: list[Hit] = []
-    for i, reason in enumerate(first_reasons):
-        found = first[f"a{i * width}"]
-        hit = _hits_of(found, first[f"a{i * width + 1}"] if keyed else None, reason, key)
-        if hit is not None:
-            hits.append(hit)
-    low = _spot_low_cardinality(base, extremes, low_cardinality)
-    hits += _tagged_hits(base, first, stats.schema, extremes, low, key, low_cardinality)
+        extra.append(F.approx_count_distinct(_KEY_HASH).alias("keys"))
+    hits, first = _aggregate_hits(base, fixed, extra)
+    passes = 1
+    if wide:
+        more, _ = _aggregate_hits(base, wide, [])
+        hits += more
+        passes += 1
+    low = _spot_low_cardinality(base, orderable, low_cardinality)
+    hits += _value_hits(base, low, key, low_cardinality)
+    passes += bool(low)
     hits.sort(key=lambda hit: _REASON_ORDER[hit.reason.split(" ", 1)[0]])
     keys = int(first["keys"]) if keyed else 0
-    return Survey(hits, int(first["rows"]), keys, 2)
+    return Survey(hits, int(first["rows"]), keys, passes)
 
 
-def _tagged_hits(
-    base: DataFrame,
-    first: Any,
-    stats_schema: StructType,
-    extremes: Sequence[str],
-    low: Sequence[str],
-    key: Sequence[str],
-    low_cardinality: int,
+def _aggregate_hits(
+    base: DataFrame, wanted: Sequence[tuple[str, list[Column]]], extra: Sequence[Column]
+) -> tuple[list[Hit], Any]:
+    """Run one aggregate of (reason, [row hash, key hash]) columns; the hits found, and the row."""
+    named = [
+        expr.alias(f"w{i}_{j}")
+        for i, (_, exprs) in enumerate(wanted)
+        for j, expr in enumerate(exprs)
+    ]
+    first = base.agg(*named, *extra).collect()[0]
+    hits = []
+    for i, (reason, exprs) in enumerate(wanted):
+        row_hash = first[f"w{i}_0"]
+        if row_hash is not None:
+            hits.append(Hit(reason, row_hash, first[f"w{i}_1"] if len(exprs) > 1 else None))
+    return hits, first
+
+
+def _value_hits(
+    base: DataFrame, low: Sequence[str], key: Sequence[str], low_cardinality: int
 ) -> list[Hit]:
-    """Pass 2: the rows holding each column's min and max (compared with pass 1's values
-    through a one-row frame, so every type compares exactly) and each low-cardinality value."""
+    """Pass 2: the row of smallest hash holding each value of each low-cardinality column."""
     import pyspark.sql.functions as F
     from pyspark.sql import Window
-    from pyspark.sql import types as T
 
-    bounds = [f for f in stats_schema.fields if f.name.startswith(("min", "max"))]
-    limits = base.sparkSession.createDataFrame(
-        [tuple(first[f.name] for f in bounds)], T.StructType(bounds)
-    )
-    tags: list[Column] = []
-    for i, name in enumerate(extremes):
-        c = _col(name)
-        for end in ("min", "max"):
-            if first[f"{end}{i}"] is not None:
-                matches = c.eqNullSafe(F.col(f"__dcs_{end}{i}"))
-                tags.append(F.when(matches, F.lit(f"{end} {name}")))
-    for name in low:
-        value = _col(name).cast("string")
-        tags.append(F.when(value.isNotNull(), F.concat(F.lit(f"value {name}="), value)))
-    if not tags:
+    if not low:
         return []
-    renamed = limits.select(*[F.col(f.name).alias(f"__dcs_{f.name}") for f in bounds])
-    wide = base.crossJoin(F.broadcast(renamed))
-    tag = F.explode(F.filter(F.array(*tags), lambda t: t.isNotNull())).alias("tag")
+    pairs = F.explode(
+        F.array(*[F.struct(F.lit(c).alias("c"), _col(c).cast("string").alias("v")) for c in low])
+    )
     picked = [F.min(_HASH).alias("h")]
     if key:
         picked.append(F.min_by(_KEY_HASH, _HASH).alias("kh"))
-    column = F.regexp_extract("tag", r"^value ([^=]*)=", 1)
     found = (
-        wide.select(tag, F.col(_HASH), *([F.col(_KEY_HASH)] if key else []))
-        .groupBy("tag")
+        base.select(pairs.alias("p"), F.col(_HASH), *([F.col(_KEY_HASH)] if key else []))
+        .where(F.col("p.v").isNotNull())
+        .groupBy(F.col("p.c").alias("c"), F.col("p.v").alias("v"))
         .agg(*picked)
         # A column spotted on the first rows may have many more values: leave it out.
-        .withColumn("values", F.count(F.lit(1)).over(Window.partitionBy(column)))
-        .where((column == "") | (F.col("values") <= low_cardinality))
-        .orderBy("tag")
+        .withColumn("values", F.count(F.lit(1)).over(Window.partitionBy("c")))
+        .where(F.col("values") <= low_cardinality)
+        .orderBy("c", "v")
         .collect()
     )
-    return [Hit(r["tag"], r["h"], r["kh"] if key else None) for r in found]
+    return [Hit(f"value {r['c']}={r['v']}", r["h"], r["kh"] if key else None) for r in found]
 
 
 def _count(reasons: dict[str, int], reason: str) -> None:
@@ -452,6 +454,26 @@ def _threshold(wanted: int, out_of: int) -> float:
     return min(1.0, (_OVERDRAW * wanted + 16) / max(out_of, 1))
 
 
+# Spark stops generating code for plans with more than `spark.sql.codegen.maxFields` (100)
+# fields; the survey of a wide source has hundreds, and runs 2-3x slower interpreted.
+_CODEGEN_FIELDS = "spark.sql.codegen.maxFields"
+_SURVEY_CODEGEN_FIELDS = 100_000
+
+
+@contextlib.contextmanager
+def _generated_code(spark: SparkSession) -> Iterator[None]:
+    """Let Spark generate code for the survey's wide plans, then restore the session's setting."""
+    before = spark.conf.get(_CODEGEN_FIELDS, None)
+    spark.conf.set(_CODEGEN_FIELDS, str(_SURVEY_CODEGEN_FIELDS))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(_CODEGEN_FIELDS)
+        else:
+            spark.conf.set(_CODEGEN_FIELDS, before)
+
+
 def take_tiny(
     df: DataFrame,
     rows: int,
@@ -460,9 +482,10 @@ def take_tiny(
     keys: Sequence[KeyEntry] | None = None,
     low_cardinality: int = DEFAULT_LOW_CARDINALITY,
 ) -> TinySample:
-    """A variance-covering sample of at most `rows` rows, in three or four passes.
+    """A variance-covering sample of at most `rows` rows, in two to five passes.
 
-    A survey (one aggregate, plus one shuffle when there are low-cardinality columns) finds,
+    A survey (`survey`: a hash aggregate, another for the extremes of string and binary columns,
+    and a shuffle when the first rows show low-cardinality columns) finds,
     where `df` has them, a row with a null in each nullable column, an empty string in each
     string column, the min and max of each orderable column, and a row for every value of
     columns with at most `low_cardinality` values. Those rows come first; if they alone exceed
@@ -474,6 +497,17 @@ def take_tiny(
     """
     if key:
         check_key(df.schema, key)
+    with _generated_code(df.sparkSession):
+        return _take_tiny(df, rows, key, keys, low_cardinality)
+
+
+def _take_tiny(
+    df: DataFrame,
+    rows: int,
+    key: Sequence[str],
+    keys: Sequence[KeyEntry] | None,
+    low_cardinality: int,
+) -> TinySample:
     base = _base(df, key)
     found = survey(base, df.schema, key, low_cardinality)
     if key:
