@@ -3,8 +3,10 @@ nested fraction of the real source."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,9 +66,72 @@ def mask_problem(mask: Iterable[str], columns: Mapping[str, Sequence[str]]) -> s
     )
 
 
+# Variance reasons a warning names before "and N more" (the meta file lists them all).
+NAMED_IN_WARNING = 5
+
+
+class SampleWarning(UserWarning):
+    """A tiny sample that holds less of its source's variance than it could."""
+
+
+class SampleKeyMissing(KeyError):
+    """The marker's `sample_key` names a column its source does not have."""
+
+
 def sample_name(source: str, key: Sequence[str] = ()) -> str:
     """The sample file's name: one sample per source, and one per source and sample key."""
     return f"{source}.by-{'+'.join(key)}" if key else source
+
+
+def key_set_name(key: Sequence[str]) -> str:
+    """The key set file's name: one per sample key, shared by every source sampled by it."""
+    return f"by-{'+'.join(key)}.keys"
+
+
+def key_missing_message(source: str, key: Sequence[str], columns: Sequence[str]) -> str:
+    """What is wrong with a `sample_key` naming columns `source` does not have, and the fix."""
+    missing = [k for k in key if k not in columns]
+    return (
+        f"sample_key {', '.join(map(repr, missing))} of @pytest.mark.scale is not a column of "
+        f"source {source!r} (its columns: {', '.join(columns)}). Name a column of the source "
+        "in sample_key, or leave sample_key out to sample by rows."
+    )
+
+
+def _key_set_schema(schema: StructType, key: Sequence[str]) -> StructType:
+    from pyspark.sql import types as T
+
+    fields = [schema[k] for k in key]
+    fields += [
+        T.StructField(sampling.KEY_HASH_COLUMN, T.DoubleType(), nullable=False),
+        T.StructField(sampling.KEY_REASON_COLUMN, T.StringType(), nullable=False),
+    ]
+    return T.StructType(fields)
+
+
+def collapse_warning(
+    source: str, key: Sequence[str], tiny: sampling.TinySample, tiny_rows: int, meta: Path
+) -> str | None:
+    """The warning for a sample that had to drop variance reasons, or None when it kept all."""
+    if not tiny.dropped:
+        return None
+    named = "; ".join(tiny.dropped[:NAMED_IN_WARNING])
+    more = len(tiny.dropped) - NAMED_IN_WARNING
+    named += f"; and {more} more" if more > 0 else ""
+    kept = tiny.found - len(tiny.dropped)
+    if key:
+        held = f"{len(tiny.rows)} rows of {tiny.taken_keys} keys (by {'+'.join(key)})"
+        fix = (
+            f"raise dcs_tiny_rows (now {tiny_rows}) or choose a sample_key with fewer rows per key"
+        )
+    else:
+        held = f"{len(tiny.rows)} rows"
+        fix = f"raise dcs_tiny_rows (now {tiny_rows})"
+    return (
+        f"the tiny sample of {source!r} holds {held} with {kept} of the {tiny.found} variance "
+        f"reasons the source has; dropped {len(tiny.dropped)}: {named} (all in {meta}). "
+        f"To keep them, {fix}."
+    )
 
 
 @dataclass
@@ -91,6 +156,11 @@ class Inputs:
     _wholes: dict[str, tuple[SparkSession, DataFrame]] = field(default_factory=dict)
     _columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _mask_problem: str | None = None
+    _key_sets: dict[str, list[sampling.KeyEntry]] = field(default_factory=dict)
+    progress: Callable[[str], contextlib.AbstractContextManager[object]] = field(
+        default=lambda _label: contextlib.nullcontext()
+    )
+    """Makes the context a sample is taken in: says on the terminal when it takes long."""
 
     def spec(self, name: str) -> SourceSpec:
         try:
@@ -116,16 +186,29 @@ class Inputs:
     # -- tiny samples ---------------------------------------------------------------------
 
     def sample(
-        self, name: str, spark: SparkSession, rung: RungSpec, key: Sequence[str] = ()
+        self,
+        name: str,
+        spark: SparkSession,
+        rung: RungSpec,
+        key: Sequence[str] = (),
+        *,
+        key_required: bool = False,
     ) -> Sample:
-        """The tiny sample of `name`, taken from the real source once and then read from disk."""
+        """The tiny sample of `name`, taken from the real source once and then read from disk.
+
+        A source without the `key` columns is sampled by rows, unless `key_required` (the
+        marker's own source), when that raises SampleKeyMissing.
+        """
         file = sample_name(name, key)
         cached = self._samples.get(file)
         if cached is not None:
             return cached
         source = self.spec(name)
         if self._to_take(file):
-            if key and not set(key) <= set(self._whole(source, spark, rung).columns):
+            columns = self._whole(source, spark, rung).columns if key else []
+            if key and not set(key) <= set(columns):
+                if key_required:
+                    raise SampleKeyMissing(key_missing_message(name, key, columns))
                 # Another source of the test without the key column: sample it by rows.
                 return self.sample(name, spark, rung)
             # Another process of the run may be taking it too: the second waits, then reads.
@@ -134,6 +217,8 @@ class Inputs:
                     self._take(source, file, spark, rung, key)
         sample = self.store.load(file)
         self.check_mask(name, sample.schema)
+        if key_required and not set(key) <= set(sample.schema.fieldNames()):
+            raise SampleKeyMissing(key_missing_message(name, key, sample.schema.fieldNames()))
         self._samples[file] = sample
         return sample
 
@@ -167,13 +252,14 @@ class Inputs:
     ) -> None:
         whole = self._whole(source, spark, rung)
         self.check_mask(source.name, whole.schema)
-        try:
-            scan, scanned = self._scan(source, whole, spark)
-            tiny = sampling.take_tiny(scan, self.tiny_rows, key=key)
-        except KeyError:
-            raise
-        except Exception as exc:
-            raise SourceUnreadable(source, rung, exc) from exc
+        by = f" by {'+'.join(key)}" if key else ""
+        with self.progress(f"taking the tiny sample of {source.name}{by}"):
+            if key:
+                # Sources sampled by one key are drawn from one key set, chosen by the first.
+                with self.store.lock(self.store.sample_path(key_set_name(key)).name):
+                    tiny, scanned = self._take_keyed(source, whole, spark, rung, key)
+            else:
+                tiny, scanned = self._take_tiny(source, whole, spark, rung, ())
         rows = self.masker.rows(tiny.rows, whole.schema)
         self.store.save(
             file,
@@ -186,11 +272,76 @@ class Inputs:
                 "scanned": scanned,
                 "passes": tiny.passes,
                 "variance_rows": tiny.reasons,
+                "variance_found": tiny.found,
                 "variance_dropped": tiny.dropped,
                 "masked_columns": sorted(self.masker.columns & set(whole.columns)),
                 "seed": sampling.DEFAULT_SEED,
+                **(
+                    {"key_set": self.store.sample_path(key_set_name(key)).name}
+                    | {"keys": tiny.taken_keys}
+                    if key
+                    else {}
+                ),
             },
         )
+        meta = self.store.meta_path(file)
+        warning = collapse_warning(source.name, key, tiny, self.tiny_rows, meta)
+        if warning is not None:
+            warnings.warn(SampleWarning(warning), stacklevel=2)
+
+    def _take_tiny(
+        self,
+        source: SourceSpec,
+        whole: DataFrame,
+        spark: SparkSession,
+        rung: RungSpec,
+        key: Sequence[str],
+        keys: Sequence[sampling.KeyEntry] | None = None,
+    ) -> tuple[sampling.TinySample, str]:
+        try:
+            scan, scanned = self._scan(source, whole, spark)
+            return sampling.take_tiny(scan, self.tiny_rows, key=key, keys=keys), scanned
+        except KeyError:
+            raise
+        except Exception as exc:
+            raise SourceUnreadable(source, rung, exc) from exc
+
+    def _take_keyed(
+        self,
+        source: SourceSpec,
+        whole: DataFrame,
+        spark: SparkSession,
+        rung: RungSpec,
+        key: Sequence[str],
+    ) -> tuple[sampling.TinySample, str]:
+        """A sample by `key` drawn from the key set of `key`: the one kept on disk, or one chosen
+        now from this source and kept (masked like the samples) for every later source."""
+        file = key_set_name(key)
+        keys = self._key_sets.get(file)
+        if keys is None and not self._to_take(file):
+            keys = self._load_key_set(file)
+        tiny, scanned = self._take_tiny(source, whole, spark, rung, key, keys)
+        if keys is None:
+            schema = _key_set_schema(whole.schema, key)
+            rows = [(*e.key, e.key_hash, e.reason) for e in tiny.keys]
+            self.store.save(
+                file,
+                schema,
+                self.masker.rows(rows, schema),
+                meta={
+                    "sample_key": list(key),
+                    "chosen_from": source.describe(),
+                    "taken_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "variance_keys": sum(e.reason != "random" for e in tiny.keys),
+                    "seed": sampling.DEFAULT_SEED,
+                },
+            )
+        self._key_sets[file] = list(tiny.keys)
+        return tiny, scanned
+
+    def _load_key_set(self, file: str) -> list[sampling.KeyEntry]:
+        stored = self.store.load(file)
+        return [sampling.KeyEntry(tuple(row[:-2]), row[-2], row[-1]) for row in stored.rows]
 
     def _scan(
         self, source: SourceSpec, whole: DataFrame, spark: SparkSession
@@ -233,15 +384,22 @@ class Inputs:
     # -- reading at a rung ----------------------------------------------------------------
 
     def read(
-        self, name: str, rung: RungSpec, spark: SparkSession, key: tuple[str, ...] = ()
+        self,
+        name: str,
+        rung: RungSpec,
+        spark: SparkSession,
+        key: tuple[str, ...] = (),
+        *,
+        key_required: bool = False,
     ) -> tuple[DataFrame, int]:
-        """Source `name` at `rung` and its row count."""
+        """Source `name` at `rung` and its row count. With `key_required` (the marker's own
+        source), a `key` the source does not have raises SampleKeyMissing."""
         if rung.kind != "fraction":
-            sample = self.sample(name, spark, rung, key)
+            sample = self.sample(name, spark, rung, key, key_required=key_required)
             rows = list(sample.rows)
             seen = set(map(repr, rows))
             rows += [r for r in self.captured(name, sample.schema) if repr(r) not in seen]
-            df = spark.createDataFrame(rows, sample.schema)
+            df = self._frame(spark, rows, sample.schema, sample_name(name, key))
             if rung.kind == "local":
                 return df.coalesce(1), len(rows)
             return df.repartition(DISTRIBUTED_PARTITIONS), len(rows)
@@ -250,6 +408,8 @@ class Inputs:
         whole = self._whole(source, spark, rung)
         self.check_mask(name, whole.schema)
         self._schemas[name] = whole.schema
+        if key_required and not set(key) <= set(whole.columns):
+            raise SampleKeyMissing(key_missing_message(name, key, whole.columns))
         self._check_stale(name, key, whole.schema)
         usable_key = tuple(k for k in key if k in whole.columns)
         line = None if usable_key else self._file_line(source, whole, spark)
@@ -266,6 +426,21 @@ class Inputs:
             except Exception as exc:
                 raise SourceUnreadable(source, rung, exc) from exc
         return df, self._counts[count_key]
+
+    def _frame(
+        self, spark: SparkSession, rows: list[tuple[Any, ...]], schema: StructType, file: str
+    ) -> DataFrame:
+        """The sample's rows as a DataFrame; rows that do not fit the schema in the file's own
+        header (a hand-edited type) name the file instead of failing deep in Spark."""
+        try:
+            return spark.createDataFrame(rows, schema)
+        except (TypeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SampleError(
+                f"The tiny sample {self.store.sample_path(file)} holds values that do not fit "
+                f"the schema in its header ({first}): it was edited. Take it again with: "
+                "pytest --dcs-refresh-samples (the file is left as it is)."
+            ) from None
 
     def _check_stale(self, name: str, key: Sequence[str], schema: StructType) -> None:
         message = self._stale_message(name, key, schema)

@@ -212,6 +212,7 @@ class DcsSession:
                 refresh=self.settings.refresh_samples,
                 refreshed_since=self.run_started,
                 run_id=self.run_dir.name,
+                progress=self._sampling_progress,
             )
         return self._inputs
 
@@ -393,15 +394,20 @@ class DcsSession:
         if info is None or self._terminal_fd is None:
             return contextlib.nullcontext()
         rung = item.stash.get(RUNG_KEY, None)
-        fd = self._terminal_fd
-
-        def write(line: str) -> None:
-            # Straight to the terminal, from the watching thread: pytest's capture of the
-            # test's output is left as it is (suspending it from another thread races).
-            os.write(fd, f"\n{line}\n".encode())
-
         label = f"{info.test.rsplit('::', 1)[-1]} {info.param.rung.name}"
-        return Progress(label, rung.rows if rung is not None else None, write)
+        return Progress(label, rung.rows if rung is not None else None, self._write_terminal)
+
+    def _sampling_progress(self, label: str) -> contextlib.AbstractContextManager[object]:
+        """A line on the terminal while a tiny sample is taken, when that takes long."""
+        if self._terminal_fd is None:
+            return contextlib.nullcontext()
+        return Progress(label, None, self._write_terminal, detail="reading the source")
+
+    def _write_terminal(self, line: str) -> None:
+        # Straight to the terminal, from the watching thread: pytest's capture of the
+        # test's output is left as it is (suspending it from another thread races).
+        if self._terminal_fd is not None:
+            os.write(self._terminal_fd, f"\n{line}\n".encode())
 
     def _times_twice(self, info: ItemInfo) -> bool:
         """Whether this rung's warm time is needed: at `distributed` (the fixed overhead) and at
@@ -829,7 +835,13 @@ class DcsSession:
 
         def reader(name: str) -> tuple[DataFrame, int | None]:
             try:
-                return self.inputs.read(name, info.param.rung, spark, spec.sample_key)
+                return self.inputs.read(
+                    name,
+                    info.param.rung,
+                    spark,
+                    spec.sample_key,
+                    key_required=name == spec.source,
+                )
             except KeyError as exc:
                 pytest.fail(f"{item.nodeid}: {exc.args[0]}", pytrace=False)
             except (SampleError, MaskError) as exc:
@@ -1046,8 +1058,8 @@ def synthetic(spark: SparkSession) -> Callable[..., DataFrame]:
 @pytest.fixture
 def tiny(request: pytest.FixtureRequest, spark: SparkSession) -> Callable[[str], DataFrame]:
     """`tiny("name")`: the cached tiny sample of a source plus its replayed captured rows, as a
-    DataFrame (the sample is taken if missing). The marker's `sample_key` picks the sample kept
-    by that key for the marker's source."""
+    DataFrame (the sample is taken if missing). The marker's `sample_key` picks the samples
+    kept by that key, as `rung.source` does."""
     dcs = _dcs(request)
     info = request.node.stash.get(ITEM_KEY, None)
     rung_spec = info.param.rung if info is not None else None
@@ -1055,9 +1067,10 @@ def tiny(request: pytest.FixtureRequest, spark: SparkSession) -> Callable[[str],
         rung_spec = build_ladder(())[0]
 
     def load(name: str) -> DataFrame:
-        key = info.param.spec.sample_key if info and info.param.spec.source == name else ()
+        key = info.param.spec.sample_key if info else ()
+        required = info is not None and info.param.spec.source == name
         try:
-            df, _ = dcs.inputs.read(name, rung_spec, spark, key)
+            df, _ = dcs.inputs.read(name, rung_spec, spark, key, key_required=required)
         except (KeyError, SampleError, SourceUnreadable, MaskError) as exc:
             pytest.fail(f"tiny({name!r}): {exc.args[0] if exc.args else exc}", pytrace=False)
         return df

@@ -1,5 +1,6 @@
-"""One concise line for a rung still running after a few seconds: which rung, how many rows,
-how long so far. It stands in for Spark's console progress bar, which the engines turn off."""
+"""One concise line for a rung (or a tiny sample being taken) still running after a few seconds:
+which rung, how many rows, how long so far. It stands in for Spark's console progress bar, which
+the engines turn off."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ class Progress:
         rows: int | None,
         write: Callable[[str], None],
         after: float = PROGRESS_AFTER_SECONDS,
+        detail: str | None = None,
     ) -> None:
         self.label = label
         self.rows = rows
+        self.detail = detail
         self.after = after
         self._write = write
         self._done = threading.Event()
@@ -31,8 +34,13 @@ class Progress:
         self.wrote: str | None = None
 
     def line(self, elapsed: float) -> str:
-        rows = f"{self.rows:,} input rows" if self.rows is not None else "input rows not counted"
-        return f"[dcs] {self.label}: {rows}, running for {elapsed:.0f} s ..."
+        if self.detail is not None:
+            what = self.detail
+        elif self.rows is not None:
+            what = f"{self.rows:,} input rows"
+        else:
+            what = "input rows not counted"
+        return f"[dcs] {self.label}: {what}, running for {elapsed:.0f} s ..."
 
     def __enter__(self) -> Progress:
         began = time.monotonic()

@@ -253,6 +253,31 @@ def _read_jsonl(
     return schema, rows
 
 
+def _integrity_problem(
+    path: Path, meta_path: Path, rows: Sequence[Any], meta: Mapping[str, Any]
+) -> str | None:
+    """How a sample file differs from what its meta recorded when it was written, or None.
+
+    A file cut at a line boundary still parses, and an edited header still reads: only the row
+    count and the digest the meta kept tell. A sample without a meta (written by hand) is
+    taken as it is.
+    """
+    count = meta.get("rows")
+    if isinstance(count, int) and count != len(rows):
+        return (
+            f"The tiny sample {path} has {len(rows)} rows, its meta {meta_path.name} says {count}"
+        )
+    digest = meta.get("sha256")
+    if isinstance(digest, str):
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if actual != digest:
+            return (
+                f"The tiny sample {path} is not the file its meta {meta_path.name} describes "
+                f"(sha256 {actual[:12]}..., the meta says {digest[:12]}...)"
+            )
+    return None
+
+
 class SampleStore:
     """The folder of tiny samples (`dcs_sample_dir`)."""
 
@@ -328,6 +353,9 @@ class SampleStore:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
             except ValueError:
                 meta = {}
+        problem = _integrity_problem(path, meta_path, rows, meta)
+        if problem is not None:
+            raise SampleError(f"{problem}: it was cut or edited since it was taken. {fix}")
         return Sample(schema=schema, rows=rows, meta=meta)
 
     # -- captured rows ----------------------------------------------------------------------

@@ -15,9 +15,10 @@ and engine:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -32,7 +33,6 @@ DEFAULT_LOW_CARDINALITY = 20
 DEFAULT_SCAN_BYTES = 2 * 1024**3
 _UNIT_BITS = 53  # a double holds 53 bits exactly
 _HASH = "__dcs_hash"
-_ROW = "__dcs_row"
 
 
 # -- hashing --------------------------------------------------------------------------------
@@ -209,6 +209,54 @@ def fraction_of(df: DataFrame, fraction: float, key: Sequence[str] = ()) -> Data
 
 
 # -- the tiny sample ------------------------------------------------------------------------
+#
+# Every pass carries a row's hash (and its key's hash), never the row itself: a wide source
+# would otherwise copy a whole row into each of hundreds of aggregation buffers. The rows
+# chosen are read in one last pass, by hash.
+
+_KEY_HASH = "__dcs_key_hash"
+# The columns a key set file holds after the key's own: each key's hash and why it is there.
+KEY_HASH_COLUMN = "dcs_key_hash"
+KEY_REASON_COLUMN = "dcs_reason"
+# The order variance reasons are served in: nulls and empties are what crashes code; then
+# categories, then extremes.
+_REASON_ORDER = {"null": 0, "empty": 1, "value": 2, "min": 3, "max": 3}
+# How many random candidates a pass reads per random row (or key) wanted: hash thresholds are
+# estimates, so read more than needed and keep the smallest hashes.
+_OVERDRAW = 2
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A variance reason found in the source: a row that has it, by hash, and its key's hash."""
+
+    reason: str
+    row_hash: float
+    key_hash: float | None = None
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What one or two passes over a source found: variance hits in priority order, the row
+    count, and (with a key) the approximate number of keys."""
+
+    hits: list[Hit]
+    rows: int
+    keys: int
+    passes: int
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One key of a key set, the reason it is there ("random" or a variance reason)."""
+
+    key: tuple[Any, ...]
+    key_hash: float
+    reason: str
+
+    @property
+    def has_null(self) -> bool:
+        return any(v is None for v in self.key)
 
 
 @dataclass
@@ -219,6 +267,12 @@ class TinySample:
     reasons: dict[str, int]
     dropped: list[str] = field(default_factory=list)
     passes: int = 0
+    found: int = 0
+    """Variance reasons the source has (covered or dropped)."""
+    keys: list[KeyEntry] = field(default_factory=list)
+    """With a key: the key set the sample was drawn from (chosen here, or given)."""
+    taken_keys: int = 0
+    """With a key: how many keys of the key set the sample holds."""
 
 
 def _orderable(dtype: DataType) -> bool:
@@ -238,81 +292,154 @@ def _orderable(dtype: DataType) -> bool:
     )
 
 
-def _variance_aggregates(df: DataFrame) -> tuple[list[tuple[str, Column]], list[Column]]:
-    """(reason, min_by expression) per variance row wanted, and distinct-count expressions."""
+def _base(df: DataFrame, key: Sequence[str]) -> DataFrame:
+    """`df` with each row's hash (and its key's hash) as the last columns."""
+    columns = [_col(c) for c in df.columns]
+    extra = [_row_hash(df).alias(_HASH)]
+    if key:
+        extra.append(unit_hash(key).alias(_KEY_HASH))
+    return df.select(*columns, *extra)
+
+
+def _col(name: str) -> Column:
+    """The column `name`, quoted so dots and spaces in names are taken literally."""
+    import pyspark.sql.functions as F
+
+    return F.col(f"`{name}`")
+
+
+# Low-cardinality columns are spotted on this many of the source's first rows (a cheap read of
+# its first files): a column with more values there is not low-cardinality. The values of the
+# columns spotted are then found in every row.
+_SPOT_ROWS = 2_000
+
+
+def _spot_low_cardinality(df: DataFrame, columns: Sequence[str], low_cardinality: int) -> list[str]:
+    """Columns with at most `low_cardinality` values among the first `_SPOT_ROWS` rows."""
+    if not columns:
+        return []
+    rows = df.select(*[_col(c) for c in columns]).limit(_SPOT_ROWS).collect()
+    return [
+        c
+        for i, c in enumerate(columns)
+        if 0 < len({repr(r[i]) for r in rows if r[i] is not None}) <= low_cardinality
+    ]
+
+
+def _fixed_width(dtype: DataType) -> bool:
+    """Whether Spark keeps a value of this type in a fixed-width aggregation buffer: only then is
+    an aggregate over it a (fast, generated) hash aggregate."""
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.DecimalType):
+        return dtype.precision <= 18
+    return isinstance(
+        dtype, (T.NumericType, T.BooleanType, T.DateType, T.TimestampType, T.TimestampNTZType)
+    )
+
+
+def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinality: int) -> Survey:
+    """Find the variance hits of `base` (made by `_base`) in two or three passes.
+
+    Pass 1, one hash aggregate (fixed-width buffers only): the smallest row hash among rows with
+    a null (an empty string) in each column, and a row hash at each column's min and max. Pass
+    1b, for the columns whose values do not fit a fixed width (strings, binary): their min and
+    max alike, in an aggregate of its own so that pass 1 stays fast. Pass 2, one shuffle over the
+    columns spotted as low-cardinality: the row of smallest hash holding each value. With a key,
+    each hit also carries the hash of its row's key.
+    """
     import pyspark.sql.functions as F
     from pyspark.sql import types as T
 
-    row, h = F.col(_ROW), F.col(_HASH)
-    wanted: list[tuple[str, Column]] = []
-    distinct: list[Column] = []
-    for f in df.schema.fields:
-        c = F.col(f"`{f.name}`")
+    h = F.col(_HASH)
+    keyed = bool(key)
+    picks = ["h", "kh"] if keyed else ["h"]
+
+    def smallest(condition: Column) -> list[Column]:
+        return [
+            F.min_by(F.col(_HASH if p == "h" else _KEY_HASH), F.when(condition, h)) for p in picks
+        ]
+
+    def extreme(c: Column, end: str) -> list[Column]:
+        by = F.min_by if end == "min" else F.max_by
+        return [by(F.col(_HASH if p == "h" else _KEY_HASH), c) for p in picks]
+
+    fixed: list[tuple[str, list[Column]]] = []
+    wide: list[tuple[str, list[Column]]] = []
+    orderable: list[str] = []
+    for f in schema.fields:
+        c = _col(f.name)
         if f.nullable:
-            wanted.append((f"null {f.name}", F.min_by(row, F.when(c.isNull(), h))))
+            fixed.append((f"null {f.name}", smallest(c.isNull())))
         if isinstance(f.dataType, T.StringType):
-            wanted.append((f"empty {f.name}", F.min_by(row, F.when(c == "", h))))
+            fixed.append((f"empty {f.name}", smallest(c == "")))
         if _orderable(f.dataType):
-            wanted.append((f"min {f.name}", F.min_by(row, F.when(c.isNotNull(), F.struct(c, h)))))
-            wanted.append((f"max {f.name}", F.max_by(row, F.when(c.isNotNull(), F.struct(c, -h)))))
-            distinct.append(F.approx_count_distinct(c).alias(f.name))
-    return wanted, distinct
+            orderable.append(f.name)
+            into = fixed if _fixed_width(f.dataType) else wide
+            into.append((f"min {f.name}", extreme(c, "min")))
+            into.append((f"max {f.name}", extreme(c, "max")))
+    extra = [F.count(F.lit(1)).alias("rows")]
+    if keyed:
+        extra.append(F.approx_count_distinct(_KEY_HASH).alias("keys"))
+    hits, first = _aggregate_hits(base, fixed, extra)
+    passes = 1
+    if wide:
+        more, _ = _aggregate_hits(base, wide, [])
+        hits += more
+        passes += 1
+    low = _spot_low_cardinality(base, orderable, low_cardinality)
+    hits += _value_hits(base, low, key, low_cardinality)
+    passes += bool(low)
+    hits.sort(key=lambda hit: _REASON_ORDER[hit.reason.split(" ", 1)[0]])
+    keys = int(first["keys"]) if keyed else 0
+    return Survey(hits, int(first["rows"]), keys, passes)
 
 
-def _with_row(df: DataFrame) -> DataFrame:
+def _aggregate_hits(
+    base: DataFrame, wanted: Sequence[tuple[str, list[Column]]], extra: Sequence[Column]
+) -> tuple[list[Hit], Any]:
+    """Run one aggregate of (reason, [row hash, key hash]) columns; the hits found, and the row."""
+    named = [
+        expr.alias(f"w{i}_{j}")
+        for i, (_, exprs) in enumerate(wanted)
+        for j, expr in enumerate(exprs)
+    ]
+    first = base.agg(*named, *extra).collect()[0]
+    hits = []
+    for i, (reason, exprs) in enumerate(wanted):
+        row_hash = first[f"w{i}_0"]
+        if row_hash is not None:
+            hits.append(Hit(reason, row_hash, first[f"w{i}_1"] if len(exprs) > 1 else None))
+    return hits, first
+
+
+def _value_hits(
+    base: DataFrame, low: Sequence[str], key: Sequence[str], low_cardinality: int
+) -> list[Hit]:
+    """Pass 2: the row of smallest hash holding each value of each low-cardinality column."""
     import pyspark.sql.functions as F
+    from pyspark.sql import Window
 
-    columns = [F.col(f"`{c}`") for c in df.columns]
-    return df.select(*columns, _row_hash(df).alias(_HASH)).withColumn(
-        _ROW, F.struct(*[F.col(f"`{c}`") for c in df.columns], F.col(_HASH))
-    )
-
-
-def _low_cardinality_rows(
-    base: DataFrame, columns: Sequence[str]
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """One row per distinct value of each low-cardinality column, in one shuffle."""
-    import pyspark.sql.functions as F
-
-    if not columns:
+    if not low:
         return []
     pairs = F.explode(
-        F.array(
-            *[
-                F.struct(F.lit(c).alias("c"), F.col(f"`{c}`").cast("string").alias("v"))
-                for c in columns
-            ]
-        )
+        F.array(*[F.struct(F.lit(c).alias("c"), _col(c).cast("string").alias("v")) for c in low])
     )
+    picked = [F.min(_HASH).alias("h")]
+    if key:
+        picked.append(F.min_by(_KEY_HASH, _HASH).alias("kh"))
     found = (
-        base.select(pairs.alias("p"), F.col(_ROW), F.col(_HASH))
+        base.select(pairs.alias("p"), F.col(_HASH), *([F.col(_KEY_HASH)] if key else []))
         .where(F.col("p.v").isNotNull())
-        .groupBy("p.c", "p.v")
-        .agg(F.min_by(_ROW, _HASH).alias("r"))
+        .groupBy(F.col("p.c").alias("c"), F.col("p.v").alias("v"))
+        .agg(*picked)
+        # A column spotted on the first rows may have many more values: leave it out.
+        .withColumn("values", F.count(F.lit(1)).over(Window.partitionBy("c")))
+        .where(F.col("values") <= low_cardinality)
         .orderBy("c", "v")
         .collect()
     )
-    return [(f"value {r['c']}={r['v']}", tuple(r["r"])) for r in found]
-
-
-def _variance_rows(
-    base: DataFrame, df: DataFrame, low_cardinality: int
-) -> tuple[list[tuple[str, tuple[Any, ...]]], int]:
-    """Variance rows (reason, row with its hash last) in priority order, and passes made."""
-    wanted, distinct = _variance_aggregates(df)
-    stats = base.agg(*[expr.alias(f"w{i}") for i, (_, expr) in enumerate(wanted)], *distinct)
-    first = stats.collect()[0].asDict()
-    found = [
-        (reason, tuple(first[f"w{i}"]))
-        for i, (reason, _) in enumerate(wanted)
-        if first[f"w{i}"] is not None
-    ]
-    low = [name for name in df.columns if 0 < (first.get(name) or 0) <= low_cardinality]
-    found += _low_cardinality_rows(base, low)
-    # Nulls and empties first: they are what crashes code; then categories, then extremes.
-    order = {"null": 0, "empty": 1, "value": 2, "min": 3, "max": 3}
-    found.sort(key=lambda item: order[item[0].split(" ", 1)[0]])
-    return found, 1 + bool(low)
+    return [Hit(f"value {r['c']}={r['v']}", r["h"], r["kh"] if key else None) for r in found]
 
 
 def _count(reasons: dict[str, int], reason: str) -> None:
@@ -320,119 +447,217 @@ def _count(reasons: dict[str, int], reason: str) -> None:
     reasons[kind] = reasons.get(kind, 0) + 1
 
 
+def _threshold(wanted: int, out_of: int) -> float:
+    """A hash threshold below which about `_OVERDRAW` times `wanted` of `out_of` items fall."""
+    if wanted <= 0:
+        return -1.0
+    return min(1.0, (_OVERDRAW * wanted + 16) / max(out_of, 1))
+
+
+# Spark stops generating code for plans with more than `spark.sql.codegen.maxFields` (100)
+# fields; the survey of a wide source has hundreds, and runs 2-3x slower interpreted.
+_CODEGEN_FIELDS = "spark.sql.codegen.maxFields"
+_SURVEY_CODEGEN_FIELDS = 100_000
+
+
+@contextlib.contextmanager
+def _generated_code(spark: SparkSession) -> Iterator[None]:
+    """Let Spark generate code for the survey's wide plans, then restore the session's setting."""
+    before = spark.conf.get(_CODEGEN_FIELDS, None)
+    spark.conf.set(_CODEGEN_FIELDS, str(_SURVEY_CODEGEN_FIELDS))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(_CODEGEN_FIELDS)
+        else:
+            spark.conf.set(_CODEGEN_FIELDS, before)
+
+
 def take_tiny(
     df: DataFrame,
     rows: int,
     *,
     key: Sequence[str] = (),
+    keys: Sequence[KeyEntry] | None = None,
     low_cardinality: int = DEFAULT_LOW_CARDINALITY,
 ) -> TinySample:
-    """A variance-covering sample of at most `rows` rows, in a bounded number of passes.
+    """A variance-covering sample of at most `rows` rows, in two to five passes.
 
-    Pass 1 finds, where `df` has them, a row with a null in each nullable column, an empty string
-    in each string column, the min and max of each orderable column, and counts distinct values.
-    Pass 2 finds a row for every value of columns with at most `low_cardinality` values. Pass 3
-    fills the rest with the rows of smallest hash (a seeded random sample). Variance rows come
-    first; if they alone exceed `rows`, the later ones are dropped and named in `dropped`.
-    With a `key`, the sample is made of whole keys instead (see `_take_whole_keys`).
+    A survey (`survey`: a hash aggregate, another for the extremes of string and binary columns,
+    and a shuffle when the first rows show low-cardinality columns) finds,
+    where `df` has them, a row with a null in each nullable column, an empty string in each
+    string column, the min and max of each orderable column, and a row for every value of
+    columns with at most `low_cardinality` values. Those rows come first; if they alone exceed
+    `rows`, the later ones are dropped and named in `dropped`. The rest are the rows of smallest
+    hash (a seeded random sample), read in the same last pass as the variance rows.
+
+    With a `key`, the sample is made of whole keys of a key set instead (see `take_keys`): the
+    given `keys`, or one chosen here from the keys of the variance rows and random keys.
     """
-    base = _with_row(df)
-    found, passes = _variance_rows(base, df, low_cardinality)
     if key:
         check_key(df.schema, key)
-        return _take_whole_keys(df, base, found, passes, rows, key)
-    chosen: dict[float, tuple[Any, ...]] = {}  # by row hash: equal rows hash alike
+    with _generated_code(df.sparkSession):
+        return _take_tiny(df, rows, key, keys, low_cardinality)
+
+
+def _take_tiny(
+    df: DataFrame,
+    rows: int,
+    key: Sequence[str],
+    keys: Sequence[KeyEntry] | None,
+    low_cardinality: int,
+) -> TinySample:
+    base = _base(df, key)
+    found = survey(base, df.schema, key, low_cardinality)
+    if key:
+        return take_keys(base, df.schema, found, rows, key, keys)
+    chosen: list[float] = []
     reasons: dict[str, int] = {}
     dropped: list[str] = []
-    for reason, row in found:
-        if row[-1] in chosen:
+    for hit in found.hits:
+        if hit.row_hash in chosen:
             continue
         if len(chosen) >= rows:
-            dropped.append(reason)
+            dropped.append(hit.reason)
             continue
-        chosen[row[-1]] = row
-        _count(reasons, reason)
-    if len(chosen) < rows:
+        chosen.append(hit.row_hash)
+        _count(reasons, hit.reason)
+    import pyspark.sql.functions as F
+
+    need = rows - len(chosen)
+    h = F.col(_HASH)
+    wanted = h.isin(chosen) if chosen else F.lit(False)
+    picked = {
+        r[-1]: tuple(r) for r in base.where(wanted | (h < _threshold(need, found.rows))).collect()
+    }
+    passes = found.passes + 1
+    randoms = sorted(v for v in picked if v not in set(chosen))
+    if len(randoms) < need and len(picked) < found.rows:
+        # The threshold fell short (equal rows share a hash): take the smallest hashes outright.
         passes += 1
-        # Equal rows share a hash and collapse to one: read a few extra to fill the sample.
-        for r in base.orderBy(_HASH).limit(3 * rows).select(_ROW).collect():
-            row = tuple(r[0])
-            if len(chosen) < rows and row[-1] not in chosen:
-                chosen[row[-1]] = row
-                _count(reasons, "random")
-    return TinySample(_strip(chosen.values()), reasons, dropped, passes)
+        for r in base.orderBy(_HASH).limit(3 * rows).collect():
+            picked.setdefault(r[-1], tuple(r))
+        randoms = sorted(v for v in picked if v not in set(chosen))
+    for value in randoms[:need]:
+        chosen.append(value)
+        _count(reasons, "random")
+    sample = [picked[v] for v in chosen if v in picked]
+    return TinySample(_strip(sample), reasons, dropped, passes, found=len(found.hits))
 
 
 def _strip(rows: Any) -> list[tuple[Any, ...]]:
-    # Drop the hash carried last in each row; order by it so the sample file diffs stably.
-    return [r[:-1] for r in sorted(rows, key=lambda r: r[-1])]
+    # Drop the hashes carried last in each row; order by row hash so the file diffs stably.
+    width = len(rows[0]) if rows else 0
+    hash_at = width - 1
+    return [r[:hash_at] for r in sorted(rows, key=lambda r: r[hash_at])]
 
 
-def _take_whole_keys(
-    df: DataFrame,
+def choose_keys(
+    found: Survey, candidates: Mapping[float, tuple[tuple[Any, ...], int]], size: int
+) -> list[KeyEntry]:
+    """A key set of at most `size` keys: the keys of the variance hits in their order, then the
+    candidate keys of smallest hash (the keys the smallest fraction rungs keep)."""
+    entries: dict[float, KeyEntry] = {}
+    for hit in found.hits:
+        if len(entries) >= size:
+            break
+        if hit.key_hash in candidates and hit.key_hash not in entries:
+            entries[hit.key_hash] = KeyEntry(candidates[hit.key_hash][0], hit.key_hash, hit.reason)
+    for key_hash in sorted(candidates):
+        if len(entries) >= size:
+            break
+        if key_hash not in entries:
+            entries[key_hash] = KeyEntry(candidates[key_hash][0], key_hash, "random")
+    return list(entries.values())
+
+
+def take_keys(
     base: DataFrame,
-    found: list[tuple[str, tuple[Any, ...]]],
-    passes: int,
+    schema: StructType,
+    found: Survey,
     rows: int,
     key: Sequence[str],
+    keys: Sequence[KeyEntry] | None,
 ) -> TinySample:
-    """Every row of each chosen key: keys of variance rows first, then keys of smallest hash.
+    """Every row of as many keys of a key set as fit in `rows`, in the key set's order.
 
-    A key is taken whole or not at all, so per-key logic sees real groups; a key too big for
-    what is left of the budget is skipped (and named). Rows whose key has a null are one group
-    at scale (often the heaviest: the talks' 'MISSING' client); at most a twentieth of the
-    sample is spent on them.
+    Without `keys` the key set is chosen from this source (`choose_keys`); with them (another
+    source's key set) this source's sample holds only keys of that set, so samples of sources
+    that share a `sample_key` join whole. A key is taken whole or not at all, so per-key logic
+    sees real groups; a key too big for what is left of the budget is skipped (and named). Rows
+    whose key has a null are one group at scale (often the heaviest: the talks' 'MISSING'
+    client); at most a twentieth of the sample is spent on them, the rows of smallest hash.
     """
     import pyspark.sql.functions as F
 
-    positions = [df.columns.index(k) for k in key]
-    candidates: dict[tuple[Any, ...], str] = {}
-    for reason, row in found:
-        candidates.setdefault(tuple(row[p] for p in positions), reason)
-    key_cols = [F.col(f"`{k}`") for k in key]
-    random_keys = df.select(*key_cols).distinct().orderBy(unit_hash(key)).limit(rows).collect()
-    for r in random_keys:
-        candidates.setdefault(tuple(r), "random")
-    keys_df = df.sparkSession.createDataFrame(
-        [list(k) for k in candidates], df.select(*key_cols).schema
+    kh, h = F.col(_KEY_HASH), F.col(_HASH)
+    known = [e.key_hash for e in keys] if keys is not None else []
+    hit_hashes = [x.key_hash for x in found.hits if x.key_hash is not None]
+    wanted = known + hit_hashes
+    condition = kh.isin(sorted(set(wanted))) if wanted else F.lit(False)
+    if keys is None:
+        condition = condition | (kh < _threshold(rows, found.keys))
+    key_struct = F.struct(*[_col(k) for k in key])
+    counted = (
+        base.where(condition)
+        .groupBy(_KEY_HASH)
+        .agg(F.count(F.lit(1)).alias("n"), F.min_by(key_struct, h).alias("k"))
+        .collect()
     )
-    match = [base[f"`{k}`"].eqNullSafe(keys_df[f"`{k}`"]) for k in key]
-    joined = base.join(F.broadcast(keys_df), on=match, how="left_semi")
-    counts = {tuple(r[:-1]): r[-1] for r in joined.groupBy(*key_cols).count().collect()}
+    sizes = {r[_KEY_HASH]: (tuple(r["k"]), int(r["n"])) for r in counted}
+    key_set = list(keys) if keys is not None else choose_keys(found, sizes, rows)
     null_budget = max(1, rows // 20)
-    chosen: list[tuple[Any, ...]] = []
-    partial: list[tuple[Any, ...]] = []
+    whole: list[float] = []
+    partial: dict[float, int] = {}
+    used = 0
+    for entry in key_set:
+        size = sizes.get(entry.key_hash, (entry.key, 0))[1]
+        take = min(size, null_budget) if entry.has_null else size
+        if not take or used + take > rows:
+            continue
+        if entry.has_null:
+            partial[entry.key_hash] = take
+        else:
+            whole.append(entry.key_hash)
+        used += take
+    taken = set(whole) | set(partial)
     reasons: dict[str, int] = {}
     dropped: list[str] = []
-    used = 0
-    for candidate, reason in candidates.items():
-        size = counts.get(candidate, 0)
-        if any(v is None for v in candidate):
-            take = min(size, null_budget)
-            if take and used + take <= rows:
-                partial.append(candidate)
-                used += take
-                _count(reasons, reason)
+    in_set = {e.key_hash for e in key_set}
+    for hit in found.hits:
+        if hit.key_hash in taken:
             continue
-        if size and used + size <= rows:
-            chosen.append(candidate)
-            used += size
-            _count(reasons, reason)
-        elif reason != "random":
-            dropped.append(f"{reason} (key {candidate!r} has {size} rows)")
+        value, size = sizes.get(hit.key_hash, ((), 0))
+        shown = value[0] if len(value) == 1 else value
+        if hit.key_hash not in in_set:
+            dropped.append(f"{hit.reason} (its key {shown!r} is not in the key set)")
+        else:
+            dropped.append(f"{hit.reason} (key {shown!r} has {size} rows)")
+    for entry in key_set:
+        if entry.key_hash in taken:
+            _count(reasons, entry.reason)
+    rows_of = kh.isin(whole) if whole else F.lit(False)
+    for key_hash, take in partial.items():
+        size = sizes[key_hash][1]
+        rows_of = rows_of | ((kh == F.lit(key_hash)) & (h < _threshold(take, size)))
     picked: list[tuple[Any, ...]] = []
-    if chosen:
-        chosen_df = df.sparkSession.createDataFrame(
-            [list(k) for k in chosen], df.select(*key_cols).schema
-        )
-        on = [base[f"`{k}`"].eqNullSafe(chosen_df[f"`{k}`"]) for k in key]
-        whole = base.join(F.broadcast(chosen_df), on=on, how="left_semi")
-        picked += [tuple(r[0]) for r in whole.select(_ROW).collect()]
-    for candidate in partial:
-        condition = F.lit(True)
-        for k, value in zip(key, candidate, strict=True):
-            c = F.col(f"`{k}`")
-            condition &= c.isNull() if value is None else c == F.lit(value)
-        nulls = base.where(condition).orderBy(_HASH).limit(null_budget)
-        picked += [tuple(r[0]) for r in nulls.select(_ROW).collect()]
-    return TinySample(_strip(picked), reasons, dropped, passes + 4)
+    nulls: dict[float, list[tuple[Any, ...]]] = {k: [] for k in partial}
+    for r in base.where(rows_of).collect():
+        row = tuple(r)
+        if row[-1] in partial:
+            nulls[row[-1]].append(row)
+        else:
+            picked.append(row)
+    for key_hash, group in nulls.items():
+        picked += sorted(group, key=lambda r: r[-2])[: partial[key_hash]]
+    sample = _strip([r[:-1] for r in picked])
+    return TinySample(
+        sample,
+        reasons,
+        dropped,
+        found.passes + 2,
+        found=len(found.hits),
+        keys=key_set,
+        taken_keys=len(taken),
+    )

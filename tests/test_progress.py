@@ -28,3 +28,10 @@ def test_a_broken_terminal_does_not_fail_the_body() -> None:
     with Progress("t 1pct", None, broken, after=0.01) as progress:
         time.sleep(0.1)
     assert progress.wrote is not None and "input rows not counted" in progress.wrote
+
+
+def test_a_long_sample_says_what_it_is_doing() -> None:
+    lines: list[str] = []
+    with Progress("taking the tiny sample of orders", None, lines.append, 0.05, "reading"):
+        time.sleep(0.3)
+    assert lines == ["[dcs] taking the tiny sample of orders: reading, running for 0 s ..."]
