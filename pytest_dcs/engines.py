@@ -170,14 +170,21 @@ def _arrow_available() -> bool:
 
 
 @contextlib.contextmanager
-def _without_pythonpath() -> Iterator[None]:
-    """Hide PYTHONPATH from a JVM being launched: its executors must not inherit the driver's."""
+def _jvm_environment(conf: Mapping[str, str]) -> Iterator[None]:
+    """The environment a JVM is launched in: without PYTHONPATH (its executors must not inherit
+    the driver's), and, for a session kept on this machine, with SPARK_LOCAL_IP on loopback
+    unless set: local-cluster workers and executors bind by it, not by the driver's conf."""
     saved = os.environ.pop("PYTHONPATH", None)
+    pinned = conf.get("spark.driver.bindAddress") == LOOPBACK and "SPARK_LOCAL_IP" not in os.environ
+    if pinned:
+        os.environ["SPARK_LOCAL_IP"] = LOOPBACK
     try:
         yield
     finally:
         if saved is not None:
             os.environ["PYTHONPATH"] = saved
+        if pinned:
+            os.environ.pop("SPARK_LOCAL_IP", None)
 
 
 @contextlib.contextmanager
@@ -514,7 +521,7 @@ def _launch_jvm(conf: Mapping[str, str]) -> tuple[bool, Path | None]:
         tmp = Path(tempfile.mkdtemp(prefix="pytest-dcs-jvm-"))
         jvm_conf.set(_DRIVER_OPTIONS, f"{options} -Djava.io.tmpdir={tmp}".strip())
     try:
-        with _without_pythonpath():
+        with _jvm_environment(conf):
             SparkContext._ensure_initialized(conf=jvm_conf)
     except BaseException:
         if tmp is not None:

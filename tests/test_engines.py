@@ -14,6 +14,7 @@ from pytest_dcs.engines import (
     EngineConfig,
     EngineError,
     Engines,
+    _jvm_environment,
     connect_unreachable,
     master_hosts,
     redact,
@@ -71,6 +72,24 @@ def test_a_standalone_master_here_gets_the_loopback_driver_and_test_sized_execut
     assert conf["spark.task.maxFailures"] == "1"
     assert conf["spark.python.task.killTimeout"] == "0s"
     assert "spark.executorEnv.PYTHONPATH" not in conf
+
+
+def test_a_jvm_for_this_machine_is_launched_with_spark_local_ip_on_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without it, local-cluster workers bind to the address the hostname resolves to.
+    monkeypatch.delenv("SPARK_LOCAL_IP", raising=False)
+    monkeypatch.setenv("PYTHONPATH", "/driver/only")
+    with _jvm_environment(EngineConfig("local[2]", "local-cluster[2,1,1024]").conf("cluster")):
+        assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.1"
+        assert "PYTHONPATH" not in os.environ
+    assert "SPARK_LOCAL_IP" not in os.environ
+    assert os.environ["PYTHONPATH"] == "/driver/only"
+    with _jvm_environment(EngineConfig("local[2]", "spark://10.1.2.3:7077").conf("cluster")):
+        assert "SPARK_LOCAL_IP" not in os.environ
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.2")
+    with _jvm_environment(EngineConfig("local[2]", "local[2]").conf("local")):
+        assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.2"
 
 
 def test_a_remote_master_gets_a_driver_host_its_executors_can_reach() -> None:
