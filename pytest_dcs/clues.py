@@ -11,6 +11,9 @@ turned into a Column condition over the input, so that one filter gives the cand
   condition matching exactly the rows with the recorded arguments. Accumulators need a classic
   SparkContext; over Spark Connect this clue is not read.
 
+- **Column extremes**: the row at each column's min and max (one aggregate over the input),
+  where overflows, out-of-range dates and off-by-one bounds show.
+
 Candidates are never reported as they are: the localizer re-runs the body on them.
 """
 
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_dcs.failures import message_shape
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
     from pytest_dcs.failures import ErrorIdentity
@@ -102,6 +105,46 @@ def quoted_condition(schema: StructType, values: Sequence[str]) -> Column | None
     if not terms:
         return None
     return F.coalesce(functools.reduce(lambda a, b: a | b, terms), F.lit(False))
+
+
+def extremes_condition(df: DataFrame) -> Column | None:
+    """Rows of `df` that hold a top-level column's min or max: one row per extreme, picked in one
+    aggregate by a hash of the row (fixed-width buffers, so a fast hash aggregate). None when no
+    column is orderable or `df` is empty."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    atomic = (T.NumericType, T.StringType, T.DateType, T.TimestampType, T.TimestampNTZType)
+    ordered = [f.name for f in df.schema.fields if isinstance(f.dataType, atomic)]
+    hashed = [f.name for f in df.schema.fields if not _has_map(f.dataType)]
+    if not ordered or not hashed:
+        return None
+    row_hash = F.xxhash64(*[_quoted(n) for n in hashed])
+    ends = [by(F.col(_ROW_HASH), _quoted(n)) for n in ordered for by in (F.min_by, F.max_by)]
+    found = df.select(*[_quoted(n) for n in ordered], row_hash.alias(_ROW_HASH)).agg(*ends)
+    hashes = sorted({h for h in found.collect()[0] if h is not None})
+    return row_hash.isin(hashes) if hashes else None
+
+
+_ROW_HASH = "__dcs_row_hash"
+
+
+def _quoted(name: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.col(f"`{name.replace('`', '``')}`")
+
+
+def _has_map(kind: object) -> bool:
+    from pyspark.sql import types as T
+
+    if isinstance(kind, T.MapType):
+        return True
+    if isinstance(kind, T.ArrayType):
+        return _has_map(kind.elementType)
+    if isinstance(kind, T.StructType):
+        return any(_has_map(f.dataType) for f in kind.fields)
+    return False
 
 
 @dataclass

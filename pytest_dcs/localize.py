@@ -6,9 +6,10 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 0. **Any row?** The body is run on two ordinary rows, each alone. When both fail the same way,
    the error is not about particular rows, and the search says so instead of blaming some.
 1. **Clues** (see `pytest_dcs.clues`): the arguments of the UDF calls that raised, recorded in
-   one re-run on the whole input, and the values the error message quotes, each turned into one
-   Column filter. The search below runs on those candidates first. When the recording re-run
-   passed with every failing call recorded, the candidates are all there is to find.
+   one re-run on the whole input, the values the error message quotes, and (when those found
+   nothing) the rows at each column's min and max, each turned into one Column filter. The
+   search below runs on those candidates first. When the recording re-run passed with every
+   failing call recorded, the candidates are all there is to find.
 2. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
    variance code most often forgets. One Column filter finds them; if the body fails on them
    alone, the search continues among them only.
@@ -278,6 +279,12 @@ class Localizer:
         if quoted is not None and len(self._found) < self.limit:
             self._candidates(quoted, "values quoted in the error")
             tried = quoted if tried is None else tried | quoted
+        if not self._found:
+            extremes = clues.extremes_condition(self.df)
+            self._check_time()
+            if extremes is not None:
+                self._candidates(extremes, "rows at a column's min or max")
+                tried = extremes if tried is None else tried | extremes
         if tried is not None:
             rest = self.df.where(~F.coalesce(tried, F.lit(False)))
         return rest, False

@@ -22,6 +22,8 @@ DIVIDING_ID = BAD_IDS[1]
 # A row whose experiment id is malformed; in a file that the 50% fraction of the file line reads.
 MALFORMED_ID = 600_001
 MALFORMED_FILE = "extra-4.json"
+# A row whose value is far above every other: the largest of its column.
+OUTLIER_ID = 700_001
 
 INI = """
 [pytest]
@@ -79,6 +81,13 @@ def test_malformed(scaled):
 
 
 @pytest.mark.scale("events")
+def test_outlier(scaled):
+    # The message quotes no value: the row is the column's max.
+    bounded = F.assert_true(F.col("value") < 1000, "value out of range").alias("ok")
+    assert scaled.select(bounded).where("ok IS NULL").count() > 0
+
+
+@pytest.mark.scale("events")
 def test_every_row(scaled):
     broken = F.udf(lambda value: value / 0, "double")
     assert scaled.select(broken("value").alias("b")).where("b IS NOT NULL").count() > 0
@@ -89,6 +98,8 @@ def _bad_rows(folder) -> None:
     lines = [
         json.dumps({"id": i, "client_id": f"c{i}", "exp": None, "value": 1.5}) for i in BAD_IDS
     ]
+    outlier = {"id": OUTLIER_ID, "client_id": "c2", "exp": "e10s-1", "value": 1e12}
+    lines.append(json.dumps(outlier))
     (folder / "part-999.json").write_text("\n".join(lines) + "\n")
     malformed = {"id": MALFORMED_ID, "client_id": "c1", "exp": "e10s-3b", "value": 2.5}
     (folder / MALFORMED_FILE).write_text(json.dumps(malformed) + "\n")
@@ -208,3 +219,13 @@ def test_a_body_failing_on_every_row_says_so_instead_of_naming_rows(
     assert failure["offending_rows"] == []
     assert "fails the same way on any row" in failure["localization"]["note"]
     assert failure["localization"]["complete"] is True
+
+
+def test_a_row_at_a_column_extreme_is_found_from_the_extremes(
+    runs: tuple[Project, Run, Run],
+) -> None:
+    _, climbed, _ = runs
+    failure = climbed.rungs("test_outlier")["100pct"]["failure"]
+    assert failure["kind"] == "data", climbed.output
+    assert [row["id"] for row in failure["offending_rows"]] == [OUTLIER_ID], failure
+    assert failure["localization"]["method"].startswith("rows at a column's min or max")
