@@ -6,13 +6,13 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 0. **Any row?** The body is run on two ordinary rows, each alone. When both fail the same way,
    the error is not about particular rows, and the search says so instead of blaming some.
 1. **Clues** (see `pytest_dcs.clues`): the arguments of the UDF calls that raised, recorded in
-   one re-run on the whole input, the values the error message quotes, and (when those found
-   nothing) the rows at each column's min and max, each turned into one Column filter. The
-   search below runs on those candidates first. When the recording re-run passed with every
-   failing call recorded, the candidates are all there is to find.
+   one re-run on the whole input, and the values the error message quotes, each turned into one
+   Column filter. The search below runs on those candidates first. When the recording re-run
+   passed with every failing call recorded, the candidates are all there is to find.
 2. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
    variance code most often forgets. One Column filter finds them; if the body fails on them
-   alone, the search continues among them only.
+   alone, the search continues among them only. Otherwise, when no clue found rows, the rows at
+   each column's min and max (one aggregate) are searched before the rest.
 3. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key,
    sorted within partitions so that a key range reads few cached batches. A re-run gets the union
    of one child DataFrame per key range: task `i` reads range `i // partitions`. The failed job's
@@ -279,12 +279,6 @@ class Localizer:
         if quoted is not None and len(self._found) < self.limit:
             self._candidates(quoted, "values quoted in the error")
             tried = quoted if tried is None else tried | quoted
-        if not self._found:
-            extremes = clues.extremes_condition(self.df)
-            self._check_time()
-            if extremes is not None:
-                self._candidates(extremes, "rows at a column's min or max")
-                tried = extremes if tried is None else tried | extremes
         if tried is not None:
             rest = self.df.where(~F.coalesce(tried, F.lit(False)))
         return rest, False
@@ -313,9 +307,10 @@ class Localizer:
     def _fails_alone(self, row: Row) -> bool:
         return self._outcome(self.spark.createDataFrame([row], self.df.schema)) == "same"
 
-    def _candidates(self, condition: Column, method: str) -> None:
-        """Search the rows matching a clue when they are few enough to be a clue."""
-        space = self._cache(self._keyed(self.df.where(condition)))
+    def _candidates(self, condition: Column, method: str, df: DataFrame | None = None) -> None:
+        """Search the rows of `df` (the input) matching a clue when they are few enough to be
+        a clue."""
+        space = self._cache(self._keyed((self.df if df is None else df).where(condition)))
         rows = space.count()
         self._check_time()
         if not rows or rows > CLUE_ROWS:
@@ -328,16 +323,31 @@ class Localizer:
 
     def _space(self, df: DataFrame) -> tuple[DataFrame, int | None, str]:
         """Where to search (keyed), with its rows when known: the suspects when they alone
-        fail, else the other rows."""
+        fail, else the other rows, once the rows at their columns' extremes were searched."""
         condition = suspect_condition(df.schema)
-        if condition is None:
-            return self._keyed(df), None, ""
-        suspects = self._cache(self._keyed(df.where(condition)))
-        # One scan of the input caches the suspects; the re-run on them reads the cache.
-        rows = suspects.count()
-        if rows and self._outcome(suspects.drop(KEY)) == "same":
-            return suspects, rows, "suspect rows (null, empty, NaN)"
-        return self._keyed(df.where(~condition)), None, ""
+        if condition is not None:
+            suspects = self._cache(self._keyed(df.where(condition)))
+            # One scan of the input caches the suspects; the re-run on them reads the cache.
+            rows = suspects.count()
+            if rows and self._outcome(suspects.drop(KEY)) == "same":
+                return suspects, rows, "suspect rows (null, empty, NaN)"
+            df = df.where(~condition)
+        return self._keyed(self._past_extremes(df)), None, ""
+
+    def _past_extremes(self, df: DataFrame) -> DataFrame:
+        """Search the rows of `df` at a column's min or max, when no clue found rows; the rest."""
+        from pyspark.sql import functions as F
+
+        from pytest_dcs import clues
+
+        if self._found:
+            return df
+        extremes = clues.extremes_condition(df)
+        self._check_time()
+        if extremes is None:
+            return df
+        self._candidates(extremes, "rows at a column's min or max", df)
+        return df.where(~F.coalesce(extremes, F.lit(False))) if self._found else df
 
     @staticmethod
     def _keyed(space: DataFrame) -> DataFrame:
