@@ -212,12 +212,14 @@ def rows_among(df: DataFrame, rows: Sequence[Row]) -> list[Row]:
     from functools import reduce
 
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+
+    from pytest_dcs.sampling import hash_columns
 
     if not rows:
         return []
     probe = df.sparkSession.createDataFrame(list(rows), df.schema)
-    names = [f.name for f in df.schema.fields if not _has_map(f.dataType, T)]
+    # The columns Spark can hash are the ones it can compare.
+    names = hash_columns(df)
     if not names:
         return []
     renamed = probe.select([F.col(f"`{n}`").alias(f"__dcs_probe_{i}") for i, n in enumerate(names)])
@@ -226,13 +228,3 @@ def rows_among(df: DataFrame, rows: Sequence[Row]) -> list[Row]:
         (df[f"`{n}`"].eqNullSafe(renamed[f"__dcs_probe_{i}"]) for i, n in enumerate(names)),
     )
     return df.join(F.broadcast(renamed), condition, "left_semi").limit(len(rows)).collect()
-
-
-def _has_map(kind: Any, types: Any) -> bool:
-    if isinstance(kind, types.MapType):
-        return True
-    if isinstance(kind, types.ArrayType):
-        return _has_map(kind.elementType, types)
-    if isinstance(kind, types.StructType):
-        return any(_has_map(f.dataType, types) for f in kind.fields)
-    return False

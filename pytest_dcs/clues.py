@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from pytest_dcs.failures import message_shape
+from pytest_dcs.sampling import hash_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -116,7 +117,7 @@ def extremes_condition(df: DataFrame) -> Column | None:
 
     atomic = (T.NumericType, T.StringType, T.DateType, T.TimestampType, T.TimestampNTZType)
     ordered = [f.name for f in df.schema.fields if isinstance(f.dataType, atomic)]
-    hashed = [f.name for f in df.schema.fields if not _has_map(f.dataType)]
+    hashed = hash_columns(df)
     if not ordered or not hashed:
         return None
     row_hash = F.xxhash64(*[_quoted(n) for n in hashed])
@@ -133,18 +134,6 @@ def _quoted(name: str) -> Column:
     from pyspark.sql import functions as F
 
     return F.col(f"`{name.replace('`', '``')}`")
-
-
-def _has_map(kind: object) -> bool:
-    from pyspark.sql import types as T
-
-    if isinstance(kind, T.MapType):
-        return True
-    if isinstance(kind, T.ArrayType):
-        return _has_map(kind.elementType)
-    if isinstance(kind, T.StructType):
-        return any(_has_map(f.dataType) for f in kind.fields)
-    return False
 
 
 @dataclass
