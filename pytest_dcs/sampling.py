@@ -356,9 +356,10 @@ def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinal
     picks = ["h", "kh"] if keyed else ["h"]
 
     def smallest(condition: Column) -> list[Column]:
-        return [
-            F.min_by(F.col(_HASH if p == "h" else _KEY_HASH), F.when(condition, h)) for p in picks
-        ]
+        # A plain min of the hash, not min_by(hash, hash): the same value with half the
+        # aggregation buffer, which the first pass over a wide source holds hundreds of.
+        first = F.min(F.when(condition, h))
+        return [first, F.min_by(F.col(_KEY_HASH), F.when(condition, h))] if keyed else [first]
 
     def extreme(c: Column, end: str) -> list[Column]:
         by = F.min_by if end == "min" else F.max_by
