@@ -28,8 +28,11 @@ lint: $(STAMP)
 	$(PY) -m ruff check pytest_dcs tests bench conftest_examples
 	$(PY) -m ruff format --check pytest_dcs tests bench conftest_examples
 
+# The real-Spark tests spend much of their time waiting on JVM start-up and executor
+# registration, so two workers share the two cores well. Whole modules go to one worker
+# (--dist loadfile): each module's project runs are module fixtures, started once.
 test: java lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # The test extra includes the docs extra, so the one environment also builds the site.
 # mkdocs-material prints a banner about MkDocs 2.0 on every build; it is news, not a warning.
