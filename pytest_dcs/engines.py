@@ -481,7 +481,8 @@ def _start_connect(url: str, conf: Mapping[str, str], shipped: list[Path]) -> Sp
     except BaseException:
         os.environ.pop(CONNECT_MODE_VAR, None)
         raise
-    return session
+    # A Connect session stands in for a classic one: the same DataFrame API.
+    return session  # type: ignore[return-value]
 
 
 _DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
@@ -567,7 +568,7 @@ def _forget_dead_gateway() -> bool:
     from pyspark.sql import SparkSession, SQLContext
 
     with contextlib.suppress(Exception):
-        SparkContext._gateway.shutdown()  # closes the Python side's sockets
+        SparkContext._gateway.shutdown()  # type: ignore[union-attr]  # closes its sockets
     SparkContext._gateway = None
     SparkContext._jvm = None
     SparkContext._active_spark_context = None

@@ -114,7 +114,8 @@ class ContextJobs:
         jsc = sc._jsc.sc()  # type: ignore[union-attr]
         jsc.listenerBus().waitUntilEmpty()  # stage metrics arrive through the listener bus
         store = jsc.statusStore()
-        jvm, gateway = sc._jvm, sc._gateway  # type: ignore[attr-defined]
+        jvm: Any = sc._jvm
+        gateway: Any = sc._gateway
         millis = 0
         seen: set[int] = set()
         for job_id in jsc.statusTracker().getJobIdsForTag(self._tag):

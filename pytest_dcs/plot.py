@@ -223,7 +223,7 @@ def _draw_test(axes: Axes, test: Mapping[str, Any]) -> None:
         )
         for point in failed:
             axes.annotate(
-                point.failure_kind,
+                point.failure_kind or "",
                 (point.rows, point.seconds),
                 textcoords="offset points",
                 xytext=(4, -12),

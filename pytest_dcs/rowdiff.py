@@ -278,7 +278,10 @@ def _pick_entries(
         if budget >= 2:
             chosen.append(pair)
             budget -= 2
-    queues = [deque((r, None) for r in singles_left), deque((None, r) for r in singles_right)]
+    queues: list[deque[Entry]] = [
+        deque((r, None) for r in singles_left),
+        deque((None, r) for r in singles_right),
+    ]
     turn = 0
     while budget > 0 and any(queues):
         if queues[turn]:

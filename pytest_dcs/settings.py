@@ -126,7 +126,7 @@ def add_options(parser: pytest.Parser) -> None:
         "instead of warning",
     )
     for name, (kind, help_text, default) in INI_OPTIONS.items():
-        parser.addini(name, help_text, type=kind, default=default)
+        parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

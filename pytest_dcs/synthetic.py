@@ -788,8 +788,8 @@ def generate(spark: SparkSession, spec: SyntheticSpec) -> DataFrame:
         rows = [row for p in range(spec.partitions) for row in partition_rows(spec, p)]
         return spark.createDataFrame(rows, spec.schema)
     indexes = spark.sparkContext.parallelize(range(spec.partitions), spec.partitions)
-    rows = indexes.flatMap(functools.partial(partition_rows, spec))
-    return spark.createDataFrame(rows, spec.schema, verifySchema=False)
+    generated = indexes.flatMap(functools.partial(partition_rows, spec))
+    return spark.createDataFrame(generated, spec.schema, verifySchema=False)
 
 
 # -- source lines ---------------------------------------------------------------------------
