@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dcs import sampling
+from pytest_dcs.data import sampling
 from pytest_dcs.engines import EngineConfig, shutdown_gateway
 from pytest_dcs.sources import SourceSpec
 

@@ -214,7 +214,7 @@ def rows_among(df: DataFrame, rows: Sequence[Row]) -> list[Row]:
 
     from pyspark.sql import functions as F
 
-    from pytest_dcs.sampling import hash_columns
+    from pytest_dcs.data.sampling import hash_columns
 
     if not rows:
         return []

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import pytest
 
 from pytest_dcs import hookspecs, scaling
+from pytest_dcs.data.inputs import Inputs, MaskError, SourceUnreadable
 from pytest_dcs.engines import EngineConfig, EngineError, Engines
 from pytest_dcs.failures import DcsFailure, Failure, classify, error_identity, render_story
 from pytest_dcs.guard import (
@@ -29,7 +30,6 @@ from pytest_dcs.guard import (
     tagged,
     timeout_failure,
 )
-from pytest_dcs.inputs import Inputs, MaskError, SourceUnreadable
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
 from pytest_dcs.masking import Masker
 from pytest_dcs.progress import Progress
@@ -590,7 +590,7 @@ class DcsSession:
             ) from exc
 
     def _localize(self, item: pytest.Function, exc: Exception, seconds: float) -> None:
-        from pytest_dcs.localize import Localizer
+        from pytest_dcs.run.localize import Localizer
 
         info = item.stash.get(ITEM_KEY, None)
         rung = item.stash.get(RUNG_KEY, None)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pyspark.sql import types as T
 
-from pytest_dcs.inputs import Inputs
+from pytest_dcs.data.inputs import Inputs
 from pytest_dcs.rungs import LOCAL
 from pytest_dcs.samplestore import SampleStore
 from pytest_dcs.sources import SourceSpec

@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from pytest_dcs import sampling
+from pytest_dcs.data import sampling
 from pytest_dcs.samplestore import SampleStore
 
 CATEGORIES = ["a", "b", "c", "d", "rare"]

@@ -5,7 +5,7 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 
 0. **Any row?** The body is run on two ordinary rows, each alone. When both fail the same way,
    the error is not about particular rows, and the search says so instead of blaming some.
-1. **Clues** (see `pytest_dcs.clues`): the arguments of the UDF calls that raised, recorded in
+1. **Clues** (see `pytest_dcs.run.clues`): the arguments of the UDF calls that raised, recorded in
    one re-run on the whole input, and the values the error message quotes, each turned into one
    Column filter. The search below runs on those candidates first. When the recording re-run
    passed with every failing call recorded, the candidates are all there is to find.
@@ -260,7 +260,7 @@ class Localizer:
         settled the search (every failing UDF call recorded, and its rows searched)."""
         from pyspark.sql import functions as F
 
-        from pytest_dcs import clues
+        from pytest_dcs.run import clues
 
         rest = self.df
         tried: Column | None = None
@@ -338,7 +338,7 @@ class Localizer:
         """Search the rows of `df` at a column's min or max, when no clue found rows; the rest."""
         from pyspark.sql import functions as F
 
-        from pytest_dcs import clues
+        from pytest_dcs.run import clues
 
         if self._found:
             return df

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dcs import sampling
+from pytest_dcs.data import sampling
 from pytest_dcs.masking import Masker
 from pytest_dcs.rungs import RungSpec
 from pytest_dcs.samplestore import Sample, SampleError, SampleStore
