@@ -102,7 +102,7 @@ def max_rss_mb() -> float:
 
 
 def child(name: str, rows: int, repeat: int, heap: bool) -> dict[str, Any]:
-    from pytest_dcs.engines import EngineConfig, Engines
+    from pytest_dcs.spark.engines import EngineConfig, Engines
 
     compare = method(name)
     engines = Engines(EngineConfig(local_master=MASTER, cluster_master=MASTER))

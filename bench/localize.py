@@ -30,7 +30,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from pytest_dcs.engines import EngineConfig, Engines
+from pytest_dcs.spark.engines import EngineConfig, Engines
 
 TESTS = """
 import pyspark.sql.functions as F

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from pytest_dcs import engines
-from pytest_dcs.engines import EngineConfig, Engines
+from pytest_dcs.spark import engines
+from pytest_dcs.spark.engines import EngineConfig, Engines
 
 MASTER = "local-cluster[2,1,1024]"
 

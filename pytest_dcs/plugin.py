@@ -17,11 +17,18 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pytest
 
-from pytest_dcs import hookspecs, scaling
+from pytest_dcs import hookspecs
 from pytest_dcs.data.inputs import Inputs, MaskError, SourceUnreadable
-from pytest_dcs.engines import EngineConfig, EngineError, Engines
+from pytest_dcs.data.masking import Masker
+from pytest_dcs.data.results import ResultStore
+from pytest_dcs.data.samplestore import SampleError, SampleStore
+from pytest_dcs.data.sources import SourceError, SourceSpec, merge_hook_sources, parse_source_lines
 from pytest_dcs.failures import DcsFailure, Failure, classify, error_identity, render_story
-from pytest_dcs.guard import (
+from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
+from pytest_dcs.progress import Progress
+from pytest_dcs.report.document import build_report, ladder_table, write_report
+from pytest_dcs.run import scaling
+from pytest_dcs.run.guard import (
     JobScope,
     Watchdog,
     job_scope,
@@ -30,14 +37,8 @@ from pytest_dcs.guard import (
     tagged,
     timeout_failure,
 )
-from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
-from pytest_dcs.masking import Masker
-from pytest_dcs.progress import Progress
-from pytest_dcs.report import build_report, ladder_table, write_report
-from pytest_dcs.results import ResultStore
 from pytest_dcs.rung import RowsSink, Rung
 from pytest_dcs.rungs import RungSpec, build_ladder, fraction_rung, rung_below
-from pytest_dcs.samplestore import SampleError, SampleStore
 from pytest_dcs.settings import (
     MARKER_USAGE,
     MarkerError,
@@ -47,12 +48,12 @@ from pytest_dcs.settings import (
     load_settings,
     scale_spec,
 )
-from pytest_dcs.sources import SourceError, SourceSpec, merge_hook_sources, parse_source_lines
+from pytest_dcs.spark.engines import EngineConfig, EngineError, Engines
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
-    from pytest_dcs.distribute import RunRecords
+    from pytest_dcs.xdist.scheduling import RunRecords
 
 RUNG_PARAM = "_dcs_rung"
 
@@ -119,9 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "dcs-session")
     if config.pluginmanager.hasplugin("xdist"):
-        from pytest_dcs import distribute
+        from pytest_dcs.xdist import scheduling
 
-        distribute.register(config, session)
+        scheduling.register(config, session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -812,7 +813,7 @@ class DcsSession:
         if self.settings.report_path is not None:
             write_report(self.settings.report_path, self.report_document())
         if self.settings.plot_path is not None and self.ladder.tests:
-            from pytest_dcs.plot import draw_ladder_plot
+            from pytest_dcs.report.plot import draw_ladder_plot
 
             draw_ladder_plot(self.ladder.to_json(), self.settings.plot_path)
             self._plotted = True
@@ -1044,7 +1045,7 @@ def spark(request: pytest.FixtureRequest) -> SparkSession:
 def synthetic(spark: SparkSession) -> Callable[..., DataFrame]:
     """`synthetic(schema, rows=1000, seed=0, null_rate=0, empty_rate=0, extremes_rate=0, ...)`:
     a Faker-backed DataFrame generated on the executors, identical for the same arguments."""
-    from pytest_dcs.synthetic import SyntheticError, SyntheticSpec, generate
+    from pytest_dcs.data.synthetic import SyntheticError, SyntheticSpec, generate
 
     def make(schema: Any, **options: Any) -> DataFrame:
         try:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_dcs import checks
+from pytest_dcs.data.results import MAX_KEPT_ROWS, KeptResult, ResultStore
 from pytest_dcs.failures import DcsFailure
-from pytest_dcs.results import MAX_KEPT_ROWS, KeptResult, ResultStore
 from pytest_dcs.rungs import RungKind, RungSpec
 
 if TYPE_CHECKING:

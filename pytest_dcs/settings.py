@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_dcs.rungs import DEFAULT_FRACTIONS, RungCap, RungError, check_fractions, parse_max_rung
-from pytest_dcs.ship import ShipError, check_shippable
+from pytest_dcs.spark.ship import ShipError, check_shippable
 
 DEFAULT_TINY_ROWS = 200
 DEFAULT_CAPTURE = 10

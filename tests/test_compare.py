@@ -20,8 +20,8 @@ from pytest_dcs import (
     diff_rows,
 )
 from pytest_dcs.compare import schema_differences
-from pytest_dcs.engines import EngineConfig, Engines
 from pytest_dcs.rowdiff import Tolerance
+from pytest_dcs.spark.engines import EngineConfig, Engines
 
 SCHEMA = "id long, name string, score double"
 

@@ -16,15 +16,15 @@ import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadScheduling
 
-from pytest_dcs.distribute import (
+from pytest_dcs.ladder import Ladder
+from pytest_dcs.rungs import DISTRIBUTED, LOCAL, fraction_rung
+from pytest_dcs.xdist.scheduling import (
     LadderScheduling,
     RungMajorScheduling,
     RunRecords,
     crash_record,
     rung_of_nodeid,
 )
-from pytest_dcs.ladder import Ladder
-from pytest_dcs.rungs import DISTRIBUTED, LOCAL, fraction_rung
 
 
 class FakeNode:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pytest_dcs.engines import (
+from pytest_dcs.spark.engines import (
     CONNECT_MODE_VAR,
     EngineConfig,
     EngineError,

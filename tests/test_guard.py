@@ -13,7 +13,7 @@ import time
 import pytest
 
 from pytest_dcs.failures import Failure
-from pytest_dcs.guard import (
+from pytest_dcs.run.guard import (
     INTERRUPT_SIGNAL,
     Expiry,
     RungTimeout,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dcs.plot import (
+from pytest_dcs.report.plot import (
     PlotUnavailable,
     draw_ladder_plot,
     fit_power_law,

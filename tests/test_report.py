@@ -11,7 +11,7 @@ import pytest
 
 from pytest_dcs.failures import Failure
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
-from pytest_dcs.report import build_report, ladder_table, write_report
+from pytest_dcs.report.document import build_report, ladder_table, write_report
 
 KEYS = {"local": (0, 0.0), "distributed": (1, 0.0), "1pct": (2, 0.01), "10pct": (2, 0.1)}
 FRACTIONS = {"local": None, "distributed": None, "1pct": 0.01, "10pct": 0.1}

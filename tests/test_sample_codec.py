@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pyspark.sql import types as T
 
-from pytest_dcs.samplestore import (
+from pytest_dcs.data.samplestore import (
     FORMAT_VERSION,
     SampleError,
     SampleStore,

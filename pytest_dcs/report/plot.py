@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dcs.scaling import net_seconds
+from pytest_dcs.run.scaling import net_seconds
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,7 +56,7 @@ class Point:
 @dataclass(frozen=True)
 class PowerLaw:
     """t = overhead + coefficient * rows ** exponent: the growing part fitted by least squares
-    on log-log, after the fixed overhead, as `pytest_dcs.scaling` judges it."""
+    on log-log, after the fixed overhead, as `pytest_dcs.run.scaling` judges it."""
 
     exponent: float
     coefficient: float

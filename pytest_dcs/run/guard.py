@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    from pytest_dcs.engines import SessionState
+    from pytest_dcs.spark.engines import SessionState
 
 # Cancelled jobs fail on the driver within a fraction of a second; a body that has not
 # returned after this long is busy in Python, not waiting for Spark.
@@ -325,7 +325,9 @@ def _not_users() -> tuple[str, ...]:
     import pytest
 
     paths = sysconfig.get_paths()
-    folders = {paths["stdlib"], paths["platstdlib"], os.path.dirname(__file__)}
+    # The whole plugin package, not only run/: its hooks wrap the body too.
+    plugin = os.path.dirname(os.path.dirname(__file__))
+    folders = {paths["stdlib"], paths["platstdlib"], plugin}
     for module in (pluggy, pytest, sys.modules["_pytest"]):
         folders.add(os.path.dirname(module.__file__ or ""))
     return tuple(os.path.join(os.path.realpath(f), "") for f in folders if f)

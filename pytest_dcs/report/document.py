@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_dcs.samplestore import atomic_write
+from pytest_dcs.data.samplestore import atomic_write
 
 REPORT_VERSION = 1
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pytest_dcs.rungs import Engine
-from pytest_dcs.ship import ShipError, py_files
+from pytest_dcs.spark.ship import ShipError, py_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
