@@ -18,10 +18,10 @@ from pytest_dcs.run.guard import (
     Expiry,
     RungTimeout,
     Watchdog,
-    job_tag,
     panic_failure,
     timeout_failure,
 )
+from pytest_dcs.spark.jobs import job_tag
 
 
 class RecordedJobs:
