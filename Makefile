@@ -27,6 +27,7 @@ demo: java $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check pytest_dcs tests bench conftest_examples
 	$(PY) -m ruff format --check pytest_dcs tests bench conftest_examples
+	$(PY) -m mypy
 
 test: java lint
 	$(PY) -m pytest
