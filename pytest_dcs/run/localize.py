@@ -42,9 +42,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pytest_dcs.spark.jobs import job_scope, tagged
+from pytest_dcs.spark.jobs import job_scope, jobs_with_tag, stage_tasks, status_store, tagged
 
 if TYPE_CHECKING:
+    from pyspark import SparkContext
     from pyspark.sql import Column, DataFrame, Row, SparkSession
     from pyspark.sql.types import StructType
 
@@ -473,12 +474,9 @@ class Localizer:
         """Partitions whose task failed with the original error, and partitions whose task
         passed, in the stage of the failed job that read the layout's `tasks` partitions."""
         assert self._sc is not None
-        jsc = self._sc._jsc.sc()
-        # Task results reach the status store through the listener bus, asynchronously.
-        jsc.listenerBus().waitUntilEmpty()
+        store = status_store(self._sc)
         tracker = self._sc.statusTracker()
-        store = jsc.statusStore()
-        for job_id in jsc.statusTracker().getJobIdsForTag(tag):
+        for job_id in jobs_with_tag(self._sc, tag):
             job = tracker.getJobInfo(job_id)
             if job is None or job.status != "FAILED":
                 continue
@@ -486,7 +484,7 @@ class Localizer:
                 stage = tracker.getStageInfo(stage_id)
                 if stage is None:
                     continue
-                results = _task_list(store, stage_id, stage.currentAttemptId)
+                results = stage_tasks(store, stage_id, stage.currentAttemptId)
                 failed = {
                     index
                     for index, status, error in results
@@ -512,18 +510,6 @@ def _without_key(row: Row) -> Row:
     return Row(*(name for name, _ in kept))(*(value for _, value in kept))
 
 
-def _task_list(store: object, stage_id: int, attempt: int) -> list[tuple[int, str, str | None]]:
-    seq = store.taskList(stage_id, attempt, 1 << 30)  # type: ignore[attr-defined]
-    tasks = []
-    it = seq.iterator()
-    while it.hasNext():
-        task = it.next()
-        message = task.errorMessage()
-        error = message.get() if message.isDefined() else None
-        tasks.append((task.index(), task.status(), error))
-    return tasks
-
-
 def _partitions(df: DataFrame) -> int:
     jdf = getattr(df, "_jdf", None)
     if jdf is not None:
@@ -531,7 +517,7 @@ def _partitions(df: DataFrame) -> int:
     return 1
 
 
-def _classic_context(spark: SparkSession) -> object | None:
+def _classic_context(spark: SparkSession) -> SparkContext | None:
     """The SparkContext of a classic session; None over Spark Connect (no task results)."""
     try:
         sc = spark.sparkContext
