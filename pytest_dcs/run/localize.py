@@ -242,7 +242,9 @@ class Localizer:
     def _rows(self) -> list[Row]:
         return list(self._found.values())[: self.limit]
 
-    def _keep(self, keyed: Row) -> None:
+    def _keep(self, keyed: Row | None) -> None:
+        if keyed is None:  # the partition emptied since it was counted: nothing to keep
+            return
         row = _without_key(keyed)
         self._found.setdefault(repr(tuple(row)), row)
 
@@ -386,7 +388,7 @@ class Localizer:
         shaped = space.repartitionByRange(parts, KEY) if small else space.repartition(parts, KEY)
         layout = self._cache(shaped)
         partition = F.spark_partition_id()
-        sizes = dict(layout.groupBy(partition).count().collect())
+        sizes: dict[int, int] = dict(layout.groupBy(partition).count().collect())
         self._check_time()
         tasks = _partitions(layout)
         pending = [p for p in range(tasks) if sizes.get(p)]
