@@ -102,7 +102,8 @@ def max_rss_mb() -> float:
 
 
 def child(name: str, rows: int, repeat: int, heap: bool) -> dict[str, Any]:
-    from pytest_dcs.spark.engines import EngineConfig, Engines
+    from pytest_dcs.spark.config import EngineConfig
+    from pytest_dcs.spark.engines import Engines
 
     compare = method(name)
     engines = Engines(EngineConfig(local_master=MASTER, cluster_master=MASTER))

@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_dcs.data import sampling
 from pytest_dcs.data.sources import SourceSpec
-from pytest_dcs.spark.engines import EngineConfig, shutdown_gateway
+from pytest_dcs.spark.config import EngineConfig
+from pytest_dcs.spark.gateway import shutdown_gateway
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -30,7 +30,8 @@ from pytest_dcs.run.state import RUNG_PARAM, STATE_KEY, RungParam, RungState, st
 from pytest_dcs.rung import Rung
 from pytest_dcs.rungs import build_ladder
 from pytest_dcs.settings import MarkerError, Settings, scale_spec
-from pytest_dcs.spark.engines import EngineConfig, EngineError, Engines
+from pytest_dcs.spark.config import EngineConfig, EngineError
+from pytest_dcs.spark.engines import Engines
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -12,7 +12,7 @@ from pytest_dcs.data.inputs import Inputs, MaskError, mask_problem
 from pytest_dcs.data.masking import Masker
 from pytest_dcs.data.samplestore import SampleStore
 from pytest_dcs.data.sources import SourceSpec
-from pytest_dcs.spark.engines import expected_executors
+from pytest_dcs.spark.warmup import expected_executors
 
 SCHEMA = T.StructType([T.StructField("id", T.LongType()), T.StructField("email", T.StringType())])
 

@@ -29,7 +29,7 @@ from pytest_dcs.failures import SIGNATURES_BY_NAME, Failure, Frame
 from pytest_dcs.spark.jobs import JobScope
 
 if TYPE_CHECKING:
-    from pytest_dcs.spark.engines import SessionState
+    from pytest_dcs.spark.config import SessionState
 
 # Cancelled jobs fail on the driver within a fraction of a second; a body that has not
 # returned after this long is busy in Python, not waiting for Spark.

@@ -13,195 +13,42 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from pytest_dcs.rungs import Engine
 from pytest_dcs.spark.ship import ShipError, py_files
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-LOOPBACK = "127.0.0.1"
-LOOPBACK_HOSTS = frozenset({LOOPBACK, "localhost", "::1"})
-
-# "stopped": its SparkContext was stopped (spark.stop(), or in the JVM); "jvm_gone": the JVM died.
-SessionState = Literal["live", "stopped", "jvm_gone"]
-
-# Test-sized defaults of a classic session; anything in dcs_spark_conf wins.
-BASE_CONF: dict[str, str] = {
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": "4",
-    "spark.sql.session.timeZone": "UTC",
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-    # A data error fails the same way every time: retrying only quadruples its cost. (Executors
-    # lost for reasons outside the task do not count as failures.)
-    "spark.task.maxFailures": "1",
-    # A killed task (a cancelled job, a failed stage's siblings) holds its core until its Python
-    # worker is killed: 2 s after Spark notices by default, at once with this.
-    "spark.python.task.killTimeout": "0s",
-}
-# Executors on this machine: JVMs that live for one run, where a fast start beats peak speed.
-EXECUTOR_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-# A Spark Connect session can set only runtime SQL confs; the server owns the rest.
-CONNECT_CONF: dict[str, str] = {
-    "spark.sql.shuffle.partitions": "4",
-    "spark.sql.session.timeZone": "UTC",
-}
-CONNECT_DEFAULT_PORT = 15002
-CONNECT_PROBE_SECONDS = 10.0
-PROXY_VARS = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
-# What makes pyspark.sql.functions and friends build Spark Connect objects (`is_remote()`).
-CONNECT_MODE_VAR = "SPARK_CONNECT_MODE_ENABLED"
-CONNECT_CLIENT_HINT = (
-    "the Spark Connect client needs pandas, pyarrow, grpcio, grpcio-status, "
-    "googleapis-common-protos and zstandard: pip install 'pytest-dcs[connect]'"
+from pytest_dcs.spark.config import (
+    CONNECT_MODE_VAR,
+    EngineConfig,
+    EngineError,
+    SessionState,
+    is_connect,
+    java_problem,
+    redact,
+    worker_python,
 )
-
-
-# Parameters of an sc:// URL that hold credentials, e.g. a Databricks personal access token.
-_SECRET_PARAM = re.compile(r"(?<=;)(token|password|secret)=[^;/\s]*", re.IGNORECASE)
-
-
-class EngineError(RuntimeError):
-    """An engine that cannot start; the message says why and what to do."""
-
-
-def is_connect(master: str) -> bool:
-    return master.startswith("sc://")
-
-
-def redact(text: str) -> str:
-    """`text` with the secrets a Spark Connect URL may carry (`;token=...`) replaced."""
-    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=<redacted>", text)
-
-
-def master_hosts(master: str) -> tuple[str, ...]:
-    """The hosts a `spark://` (several for a standby master) or `sc://` URL names; else ()."""
-    scheme, sep, rest = master.partition("://")
-    if not sep or scheme not in ("spark", "sc"):
-        return ()
-    hosts = []
-    for address in rest.split("/", 1)[0].split(","):
-        host = urlsplit(f"{scheme}://{address}").hostname
-        if host:
-            hosts.append(host)
-    return tuple(hosts)
-
-
-def runs_on_this_machine(master: str) -> bool:
-    """True for local masters and for clusters whose master listens on a loopback address.
-
-    Their executors share this machine with the driver: they can reach it on the loopback
-    address and run its Python interpreter.
-    """
-    if master.startswith("local"):
-        return True
-    hosts = master_hosts(master)
-    return bool(hosts) and all(h in LOOPBACK_HOSTS for h in hosts)
-
-
-def java_problem() -> str | None:
-    """Why Spark cannot start a JVM here, or None when Java looks usable."""
-    java_home = os.environ.get("JAVA_HOME")
-    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
-    if not java or not os.path.exists(java):
-        return (
-            "Java was not found (Spark needs Java 17 or 21). Install it, for example "
-            "'apt-get install openjdk-17-jre-headless', or set JAVA_HOME."
-        )
-    return None
-
-
-@dataclass
-class EngineConfig:
-    """Masters and extra configuration of the two engines."""
-
-    local_master: str
-    cluster_master: str
-    spark_conf: Mapping[str, str] = field(default_factory=dict)
-    ship: tuple[Path, ...] = ()
-
-    def master(self, engine: Engine) -> str:
-        return self.local_master if engine == "local" else self.cluster_master
-
-    def conf(self, engine: Engine) -> dict[str, str]:
-        """The Spark configuration a session of `engine` starts with."""
-        master = self.master(engine)
-        if is_connect(master):
-            return {**CONNECT_CONF, **self.spark_conf}
-        conf = {"spark.master": master, "spark.app.name": f"pytest-dcs-{engine}", **BASE_CONF}
-        if runs_on_this_machine(master):
-            # Nothing leaves the machine; a remote cluster's executors need a reachable driver.
-            conf["spark.driver.host"] = LOOPBACK
-            conf["spark.driver.bindAddress"] = LOOPBACK
-            conf["spark.executor.extraJavaOptions"] = EXECUTOR_OPTS
-        if engine == "local":
-            # Python workers of the local engine see what the test sees (sys.path at start).
-            conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join(
-                p for p in sys.path if p and os.path.exists(p)
-            )
-        if not _arrow_available():
-            # Without pyarrow Spark falls back anyway; say so once here instead of per UDF.
-            conf["spark.sql.execution.pythonUDF.arrow.enabled"] = "false"
-        conf.update(self.spark_conf)
-        return conf
-
-
-def _arrow_available() -> bool:
-    try:
-        import pandas  # noqa: F401
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _jvm_environment(conf: Mapping[str, str]) -> Iterator[None]:
-    """The environment a JVM is launched in: without PYTHONPATH (its executors must not inherit
-    the driver's), and, for a session kept on this machine, with SPARK_LOCAL_IP on loopback
-    unless set: local-cluster workers and executors bind by it, not by the driver's conf."""
-    saved = os.environ.pop("PYTHONPATH", None)
-    pinned = conf.get("spark.driver.bindAddress") == LOOPBACK and "SPARK_LOCAL_IP" not in os.environ
-    if pinned:
-        os.environ["SPARK_LOCAL_IP"] = LOOPBACK
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["PYTHONPATH"] = saved
-        if pinned:
-            os.environ.pop("SPARK_LOCAL_IP", None)
-
-
-@contextlib.contextmanager
-def _worker_python(master: str) -> Iterator[None]:
-    """Python workers on this machine run the driver's interpreter (and so its installed packages).
-
-    PySpark reads PYSPARK_PYTHON when a context starts (`spark.pyspark.python` is not consulted
-    there), defaulting to whatever `python3` is on PATH.
-    """
-    if not runs_on_this_machine(master) or "PYSPARK_PYTHON" in os.environ:
-        yield
-        return
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    try:
-        yield
-    finally:
-        os.environ.pop("PYSPARK_PYTHON", None)
+from pytest_dcs.spark.connect import is_connect_session, start_connect
+from pytest_dcs.spark.gateway import (
+    forget_dead_gateway,
+    launch_jvm,
+    session_state,
+    shutdown_gateway,
+)
+from pytest_dcs.spark.warmup import (
+    EXECUTOR_WAIT_SECONDS,
+    expected_executors,
+    wait_for_executors,
+    warm_up,
+)
 
 
 class Engines:
@@ -255,7 +102,7 @@ class Engines:
         began = time.perf_counter()
         try:
             if is_connect(master):
-                session = _start_connect(master, self.config.conf(engine), shipped)
+                session = start_connect(master, self.config.conf(engine), shipped)
             else:
                 session = self._start_classic(master, self.config.conf(engine), shipped)
         except EngineError:
@@ -280,8 +127,8 @@ class Engines:
         registered = 0
         if expected:
             with contextlib.suppress(Exception):  # the first test will tell what is wrong
-                registered = _wait_for_executors(session, expected, EXECUTOR_WAIT_SECONDS)
-        daemons = _warm_up(session, min(expected, registered))
+                registered = wait_for_executors(session, expected, EXECUTOR_WAIT_SECONDS)
+        daemons = warm_up(session, min(expected, registered))
         return {"executors": registered, "expected": expected, "python_daemons": len(daemons)}
 
     def _start_classic(
@@ -297,10 +144,10 @@ class Engines:
         builder = SparkSession.builder
         for key, value in conf.items():
             builder = builder.config(key, value)
-        launched, tmp = _launch_jvm(conf)
+        launched, tmp = launch_jvm(conf)
         if launched:
             self._launched_jvm, self._jvm_tmp = True, tmp
-        with _worker_python(master):
+        with worker_python(master):
             session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         for path in shipped:
@@ -325,7 +172,7 @@ class Engines:
                 session.stop()
         if session is not None and is_connect_session(session):
             os.environ.pop(CONNECT_MODE_VAR, None)
-        if _forget_dead_gateway():
+        if forget_dead_gateway():
             self._launched_jvm = False
             self._remove_jvm_tmp()
 
@@ -353,256 +200,3 @@ class Engines:
 
 # How long a starting cluster engine waits for its executors to register before the warm-up;
 # a local-cluster executor JVM starts in 3-10 s on a loaded 2-core machine.
-EXECUTOR_WAIT_SECONDS = 60.0
-# Warm-up jobs run until every executor has started its Python worker, at most this many times.
-WARM_UP_ROUNDS = 3
-_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,")
-
-
-def expected_executors(master: str, conf: Mapping[str, str]) -> int:
-    """How many executors a classic engine is meant to have (0: unknown, or local mode)."""
-    found = _LOCAL_CLUSTER.match(master)
-    if found:
-        return int(found.group(1))
-    try:
-        return max(0, int(conf.get("spark.executor.instances", "0")))
-    except ValueError:
-        return 0
-
-
-def _registered_executors(session: SparkSession) -> int:
-    """Executors registered with a classic session's driver (the driver itself not counted)."""
-    infos = session.sparkContext._jsc.sc().statusTracker().getExecutorInfos()  # type: ignore[union-attr]
-    return max(0, len(infos) - 1)
-
-
-def _wait_for_executors(session: SparkSession, expected: int, seconds: float) -> int:
-    """Wait, at most `seconds`, until `expected` executors have registered; how many did."""
-    deadline = time.monotonic() + seconds
-    registered = _registered_executors(session)
-    while registered < expected and time.monotonic() < deadline:
-        time.sleep(0.2)
-        registered = _registered_executors(session)
-    return registered
-
-
-def _warm_up(session: SparkSession, executors: int = 0) -> set[int]:
-    """Run jobs with a Python UDF and a shuffle, so that the first test on the engine does not
-    pay for starting executors' Python workers and compiling the JVM's hot paths inside its
-    timeout and timing (its time is the fixed overhead `slowdown` subtracts).
-
-    Each Python task reports the process that forked its worker (one pyspark daemon per
-    executor); the job is repeated until `executors` daemons answered, since tasks go to the
-    executors that are free and one executor can take them all. Returns the daemons seen.
-    It costs 1-2 s once per engine start.
-    """
-    from pyspark.sql import functions as F
-
-    try:
-        cores = max(2, int(session.conf.get("spark.default.parallelism", "2") or 2))
-    except Exception:
-        cores = 2
-    cores = max(cores, 2 * executors)
-
-    def daemon(_value):  # type: ignore[no-untyped-def]
-        # Nested, so it is pickled by value: the executors need not import this module. No
-        # type hints: PySpark would read them as a pandas UDF's, and warn that it cannot.
-        import os
-
-        return os.getppid()
-
-    daemons: set[int] = set()
-    with contextlib.suppress(Exception):  # the first test will tell what is wrong
-        for _ in range(WARM_UP_ROUNDS):
-            rows = (
-                session.range(0, 4000, 1, cores * 2)
-                .select(F.udf(daemon, "long")("id").alias("daemon"))
-                .groupBy("daemon")
-                .count()
-                .collect()
-            )
-            daemons |= {int(row["daemon"]) for row in rows}
-            if len(daemons) >= executors:
-                break
-    return daemons
-
-
-def is_connect_session(session: SparkSession) -> bool:
-    return type(session).__module__.startswith("pyspark.sql.connect")
-
-
-def connect_unreachable(url: str, timeout: float = CONNECT_PROBE_SECONDS) -> str | None:
-    """Why nothing answers at a Spark Connect URL's address, or None when something does.
-
-    The client retries an unreachable server for about ten minutes (a remote cluster may be
-    starting); a refused connection is told at once instead. Behind a proxy the client's own
-    connection is the only test, so there is no probe then.
-    """
-    if any(os.environ.get(var) for var in PROXY_VARS):
-        return None
-    parts = urlsplit(url.split(";", 1)[0])
-    host, port = parts.hostname, parts.port or CONNECT_DEFAULT_PORT
-    if not host:
-        return (
-            f"--dcs-cluster={redact(url)}: no host in the Spark Connect URL; write sc://host:port"
-        )
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return (
-            f"--dcs-cluster={redact(url)}: no Spark Connect server answers at {host}:{port} "
-            f"({exc.strerror or exc}); start one (sbin/start-connect-server.sh) or fix the URL"
-        )
-
-
-def _start_connect(url: str, conf: Mapping[str, str], shipped: list[Path]) -> SparkSession:
-    """A new Spark Connect session on `url`, with `shipped` files added as Python artifacts.
-
-    The server owns the engine: nothing is launched here, and Java is not needed.
-    """
-    try:
-        from pyspark.sql.connect.session import SparkSession as ConnectSession
-    except ImportError as exc:
-        raise EngineError(f"--dcs-cluster={redact(url)}: {CONNECT_CLIENT_HINT} ({exc})") from None
-    problem = connect_unreachable(url)
-    if problem:
-        raise EngineError(problem)
-    builder = ConnectSession.builder.remote(url)
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    # pyspark's own builder sets this too: functions, UDFs and Columns are built for Connect
-    # from now on, until the session is stopped (see `Engines.stop`).
-    os.environ[CONNECT_MODE_VAR] = "1"
-    try:
-        session = builder.create()  # sets the conf: the first call to the server
-        for path in shipped:
-            session.addArtifacts(str(path), pyfile=True)
-    except BaseException:
-        os.environ.pop(CONNECT_MODE_VAR, None)
-        raise
-    # A Connect session stands in for a classic one: the same DataFrame API.
-    return session  # type: ignore[return-value]
-
-
-_DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
-
-
-def _jvm_level(key: str) -> bool:
-    return key.startswith(("spark.driver.", "spark.jars")) and key not in (
-        "spark.driver.host",
-        "spark.driver.bindAddress",
-    )
-
-
-def _launch_jvm(conf: Mapping[str, str]) -> tuple[bool, Path | None]:
-    """Start the gateway JVM with JVM-level options only: whether it was started (not if one is
-    up already), and the JVM's own temporary folder.
-
-    spark-submit turns the first session's conf into JVM system properties, which every later
-    SparkConf inherits: the local engine's PYTHONPATH would reach the cluster engine's executors.
-
-    The JVM gets a temporary folder of its own (`java.io.tmpdir`), where Spark keeps its
-    `blockmgr-*` and `spark-*` folders, and a local-cluster's executors theirs, unless
-    `spark.local.dir` says otherwise: a JVM killed with SIGKILL runs no shutdown hook to delete
-    them, and this folder tells which of the machine's are its. A `java.io.tmpdir` of the
-    user's own in `spark.driver.extraJavaOptions` is left alone (and so is the folder).
-    """
-    from pyspark import SparkConf, SparkContext
-
-    if SparkContext._gateway is not None:
-        return False, None
-    jvm_conf = SparkConf(loadDefaults=False)
-    for key, value in conf.items():
-        if _jvm_level(key):
-            jvm_conf.set(key, value)
-    options = jvm_conf.get(_DRIVER_OPTIONS) or ""
-    tmp = None
-    if "-Djava.io.tmpdir=" not in options:
-        tmp = Path(tempfile.mkdtemp(prefix="pytest-dcs-jvm-"))
-        jvm_conf.set(_DRIVER_OPTIONS, f"{options} -Djava.io.tmpdir={tmp}".strip())
-    try:
-        with _jvm_environment(conf):
-            SparkContext._ensure_initialized(conf=jvm_conf)
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return True, tmp
-
-
-def session_state(session: SparkSession) -> SessionState:
-    """Whether `session` can still run jobs; asks the JVM, and so costs one Py4J call."""
-    sc = getattr(session, "_sc", None)
-    if sc is None:  # Spark Connect: only the client side can be judged from here
-        return "stopped" if getattr(session, "is_stopped", False) else "live"
-    if _gateway_exited():
-        return "jvm_gone"
-    if sc._jsc is None:
-        return "stopped"
-    try:
-        return "stopped" if sc._jsc.sc().isStopped() else "live"
-    except Exception:  # Py4J cannot reach the JVM
-        return "jvm_gone"
-
-
-def _gateway_exited() -> bool:
-    """True when the gateway JVM this process launched has exited."""
-    if "pyspark" not in sys.modules:
-        return False
-    from pyspark import SparkContext
-
-    proc = getattr(SparkContext._gateway, "proc", None)
-    return proc is not None and proc.poll() is not None
-
-
-def _forget_dead_gateway() -> bool:
-    """Drop PySpark's process-wide handles to a gateway JVM that died; True if it had.
-
-    PySpark keeps them in class attributes and would hand the dead gateway to every later
-    SparkContext; without them the next session launches a new JVM.
-    """
-    if not _gateway_exited():
-        return False
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession, SQLContext
-
-    with contextlib.suppress(Exception):
-        SparkContext._gateway.shutdown()  # type: ignore[union-attr]  # closes its sockets
-    SparkContext._gateway = None
-    SparkContext._jvm = None
-    SparkContext._active_spark_context = None
-    SparkSession._instantiatedSession = None
-    SparkSession._activeSession = None
-    SQLContext._instantiatedContext = None
-    return True
-
-
-def shutdown_gateway(timeout: float = 10.0) -> None:
-    """End the Py4J gateway JVM this process launched (and with it any local-cluster workers)."""
-    if "pyspark" not in sys.modules:
-        return
-    from pyspark import SparkContext
-
-    gateway = SparkContext._gateway
-    if gateway is None:
-        return
-    proc: subprocess.Popen[bytes] | None = getattr(gateway, "proc", None)
-    with contextlib.suppress(Exception):
-        gateway.shutdown()
-    SparkContext._gateway = None
-    SparkContext._jvm = None
-    if proc is None:
-        return
-    with contextlib.suppress(Exception):
-        if proc.stdin:
-            proc.stdin.close()  # the gateway server exits when its stdin closes
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
