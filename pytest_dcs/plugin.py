@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_dcs import hookspecs
+from pytest_dcs.data.codec import SampleError
 from pytest_dcs.data.inputs import MaskError, SourceUnreadable
-from pytest_dcs.data.samplestore import SampleError
 from pytest_dcs.data.sources import SourceError, parse_source_lines
+from pytest_dcs.marker import MARKER_USAGE
 from pytest_dcs.run.state import RungState, state_of
 from pytest_dcs.rung import Rung
 from pytest_dcs.rungs import LOCAL
 from pytest_dcs.session import DcsSession
-from pytest_dcs.settings import MARKER_USAGE, add_options, load_settings
+from pytest_dcs.settings import add_options, load_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_dcs.data.capture import rows_sink
+from pytest_dcs.data.codec import SampleError
 from pytest_dcs.data.inputs import Inputs, MaskError
 from pytest_dcs.data.masking import Masker
 from pytest_dcs.data.results import ResultStore
-from pytest_dcs.data.samplestore import SampleError, SampleStore
+from pytest_dcs.data.samplestore import SampleStore
 from pytest_dcs.data.sources import SourceError, SourceSpec, merge_hook_sources
 from pytest_dcs.ladder import Ladder, base_nodeid
+from pytest_dcs.marker import MarkerError, scale_spec
 from pytest_dcs.progress import Progress
 from pytest_dcs.report.record import RecordMaker, record_of
 from pytest_dcs.report.summary import Summary
@@ -29,7 +31,7 @@ from pytest_dcs.run.body import BodyRunner
 from pytest_dcs.run.state import RUNG_PARAM, STATE_KEY, RungParam, RungState, state_of
 from pytest_dcs.rung import Rung
 from pytest_dcs.rungs import build_ladder
-from pytest_dcs.settings import MarkerError, Settings, scale_spec
+from pytest_dcs.settings import Settings
 from pytest_dcs.spark.config import EngineConfig, EngineError
 from pytest_dcs.spark.engines import Engines
 

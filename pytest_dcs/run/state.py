@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_dcs.ladder import Key
+from pytest_dcs.marker import ScaleSpec
 from pytest_dcs.rungs import RungSpec
-from pytest_dcs.settings import ScaleSpec
 
 if TYPE_CHECKING:
     from pytest_dcs.data.inputs import SourceUnreadable
