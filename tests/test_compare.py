@@ -19,8 +19,8 @@ from pytest_dcs import (
     diff_frames,
     diff_rows,
 )
-from pytest_dcs.compare import schema_differences
 from pytest_dcs.rowdiff import Tolerance
+from pytest_dcs.schemas import schema_differences
 from pytest_dcs.spark.config import EngineConfig
 from pytest_dcs.spark.engines import Engines
 

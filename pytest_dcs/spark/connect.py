@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 from pytest_dcs.spark.config import (
     CONNECT_CLIENT_HINT,
     CONNECT_DEFAULT_PORT,
@@ -20,6 +18,9 @@ from pytest_dcs.spark.config import (
     EngineError,
     redact,
 )
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def is_connect_session(session: SparkSession) -> bool:

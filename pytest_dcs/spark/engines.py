@@ -22,10 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_dcs.rungs import Engine
-from pytest_dcs.spark.ship import ShipError, py_files
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 from pytest_dcs.spark.config import (
     CONNECT_MODE_VAR,
     EngineConfig,
@@ -43,12 +39,16 @@ from pytest_dcs.spark.gateway import (
     session_state,
     shutdown_gateway,
 )
+from pytest_dcs.spark.ship import ShipError, py_files
 from pytest_dcs.spark.warmup import (
     EXECUTOR_WAIT_SECONDS,
     expected_executors,
     wait_for_executors,
     warm_up,
 )
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class Engines:

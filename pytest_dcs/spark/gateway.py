@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_dcs.spark.config import SessionState, jvm_environment
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-from pytest_dcs.spark.config import SessionState, jvm_environment
 
 _DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
 

@@ -7,11 +7,12 @@ import hashlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
 from pytest_dcs.data.synthetic.schema import SyntheticError
 from pytest_dcs.data.synthetic.spec import SyntheticSpec
 from pytest_dcs.data.synthetic.values import _Builder
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def _partition_seed(seed: int, partition: int) -> int:

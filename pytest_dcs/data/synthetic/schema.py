@@ -35,8 +35,6 @@ class SyntheticError(ValueError):
     """A schema or synthetic spec that cannot be used; the message says what and how to fix it."""
 
 
-# -- schemas --------------------------------------------------------------------------------
-
 _SIMPLE_TYPES: dict[str, Callable[[], T.DataType]] = {
     "string": T.StringType,
     "int": T.IntegerType,

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    pass
 from pytest_dcs.data.synthetic.schema import SOURCE_EXAMPLE, SyntheticError
 from pytest_dcs.data.synthetic.spec import SyntheticSpec
 
-# -- source lines ---------------------------------------------------------------------------
+if TYPE_CHECKING:
+    pass
+
 
 SOURCE_KEYS = (
     "schema",

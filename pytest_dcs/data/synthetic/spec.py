@@ -7,12 +7,10 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyspark.sql import types as T
 
-if TYPE_CHECKING:
-    pass
 from pytest_dcs.data.synthetic.schema import (
     DDL_EXAMPLE,
     DEFAULT_DATE_FORMAT,
@@ -22,8 +20,6 @@ from pytest_dcs.data.synthetic.schema import (
     SyntheticError,
     parse_schema,
 )
-
-# -- the spec -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

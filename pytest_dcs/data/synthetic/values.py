@@ -8,12 +8,10 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyspark.sql import types as T
 
-if TYPE_CHECKING:
-    pass
 from pytest_dcs.data.synthetic.schema import (
     _EPOCH,
     _RANGE_DAYS,
@@ -24,8 +22,6 @@ from pytest_dcs.data.synthetic.schema import (
     MAX_COLLECTION_SIZE,
 )
 from pytest_dcs.data.synthetic.spec import SyntheticSpec
-
-# -- values ---------------------------------------------------------------------------------
 
 _Gen = Callable[[int], Any]
 
