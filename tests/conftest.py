@@ -188,18 +188,19 @@ def _gateway_started() -> bool:
 
 
 def _java_children() -> list[int]:
-    """PIDs of java processes this process started."""
-    me = str(os.getpid())
+    """PIDs of java processes this process started (the kernel lists each thread's children)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for children in Path("/proc/self/task").glob("*/children"):
         try:
-            ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-            if ppid == me and b"java" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except (OSError, IndexError):
+            pids = children.read_text().split()
+        except OSError:
             continue
+        for pid in pids:
+            try:
+                if b"java" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                continue
     return found
 
 
