@@ -27,6 +27,7 @@ demo: java $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check pytest_dcs tests bench conftest_examples
 	$(PY) -m ruff format --check pytest_dcs tests bench conftest_examples
+	$(PY) -m mypy
 
 # The real-Spark tests spend much of their time waiting on JVM start-up and executor
 # registration, so two workers share the two cores well. Whole modules go to one worker

@@ -22,7 +22,7 @@ the Python driver's:
 
 The table ends with the time ratio chispa / pytest-dcs (target >= 5x) and the same for
 pyspark. After every process it checks that no Spark JVM it started is left. Run from the
-repository root, on a quiet machine (pandas < 3 and pyarrow come with the `bench` extra):
+repository root, on a quiet machine (chispa, pandas < 3 and pyarrow come with the `bench` extra):
 
     .venv/bin/python bench/compare.py [--sizes 100000,1000000] [--repeat 1] [--no-heap]
 """
@@ -102,7 +102,8 @@ def max_rss_mb() -> float:
 
 
 def child(name: str, rows: int, repeat: int, heap: bool) -> dict[str, Any]:
-    from pytest_dcs.engines import EngineConfig, Engines
+    from pytest_dcs.spark.config import EngineConfig
+    from pytest_dcs.spark.engines import Engines
 
     compare = method(name)
     engines = Engines(EngineConfig(local_master=MASTER, cluster_master=MASTER))

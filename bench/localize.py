@@ -30,7 +30,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from pytest_dcs.engines import EngineConfig, Engines
+from pytest_dcs.spark.config import EngineConfig
+from pytest_dcs.spark.engines import Engines
 
 TESTS = """
 import pyspark.sql.functions as F

@@ -29,8 +29,9 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_dcs.engines import LOOPBACK, EngineConfig, Engines
-from pytest_dcs.masking import Masker, candidate_tokens
+from pytest_dcs.data.masking import Masker, candidate_tokens
+from pytest_dcs.spark.config import LOOPBACK, EngineConfig
+from pytest_dcs.spark.engines import Engines
 
 
 def median_seconds(action: Callable[[], object], repeat: int) -> float:

@@ -292,7 +292,7 @@ import datetime
 import pytest
 from pyspark.sql import SparkSession
 
-from pytest_dcs.engines import EngineConfig
+from pytest_dcs.spark.config import EngineConfig
 
 
 @pytest.fixture(scope="session")
@@ -386,7 +386,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from pytest_dcs.engines import EngineConfig
+from pytest_dcs.spark.config import EngineConfig
 
 engine = EngineConfig(local_master="local[2]", cluster_master="local-cluster[2,1,1024]")
 builder = SparkSession.builder

@@ -45,9 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dcs import sampling
-from pytest_dcs.engines import EngineConfig, shutdown_gateway
-from pytest_dcs.sources import SourceSpec
+from pytest_dcs.data import sampling
+from pytest_dcs.data.sources import SourceSpec
+from pytest_dcs.spark.config import EngineConfig
+from pytest_dcs.spark.gateway import shutdown_gateway
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

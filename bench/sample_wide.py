@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_dcs import sampling
+from pytest_dcs.data import sampling
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sample_fractions import force_read, gateway_jvm_pid, spark_jvms, start_session, stop_and_check

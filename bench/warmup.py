@@ -29,8 +29,9 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from pytest_dcs import engines
-from pytest_dcs.engines import EngineConfig, Engines
+from pytest_dcs.spark import warmup
+from pytest_dcs.spark.config import EngineConfig
+from pytest_dcs.spark.engines import Engines
 
 MASTER = "local-cluster[2,1,1024]"
 
@@ -49,7 +50,7 @@ def body(spark: SparkSession) -> float:
 
 
 def warm_before(session: SparkSession, master: str) -> dict[str, int]:
-    return {"python_daemons": len(engines._warm_up(session, 0))}
+    return {"python_daemons": len(warmup.warm_up(session, 0))}
 
 
 def run(

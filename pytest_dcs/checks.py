@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,9 +59,10 @@ def plan_text(df: DataFrame, mode: str = "simple") -> str:
     jdf = getattr(df, "_jdf", None)
     try:
         if jdf is not None:
-            jvm = df.sparkSession._jvm  # type: ignore[attr-defined]
+            jvm: Any = df.sparkSession._jvm
             return str(jvm.PythonSQLUtils.explainString(jdf.queryExecution(), mode))
-        return str(df._explain_string(mode=mode))  # type: ignore[attr-defined]
+        # Spark Connect's DataFrame (a Column to the type checker: `df.name` reads a column).
+        return str(cast(Any, df)._explain_string(mode=mode))
     except Exception:
         return ""
 
@@ -213,7 +214,7 @@ def rows_among(df: DataFrame, rows: Sequence[Row]) -> list[Row]:
 
     from pyspark.sql import functions as F
 
-    from pytest_dcs.sampling import hash_columns
+    from pytest_dcs.data.sampling import hash_columns
 
     if not rows:
         return []

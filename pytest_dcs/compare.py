@@ -19,15 +19,16 @@ Only the DataFrame API is used, so it runs on Spark Connect as well.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_dcs.canonical import canonical_column, column, has_float, is_float, null_marks
 from pytest_dcs.rowdiff import RowsDiff, Tolerance
+from pytest_dcs.schemas import loosest, schema_differences
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
-    from pyspark.sql.types import DataType, StructType
+    from pyspark.sql.types import DataType
 
 SIDE = "_dcs_side"
 COUNT = "_dcs_n"
@@ -129,7 +130,7 @@ def diff_frames(
     keys = [f"_dcs_c{i}" for i in range(len(names))]
     left, right = actual.toDF(*keys), expected.toDF(*keys)
     fields = list(zip(left.schema.fields, right.schema.fields, strict=True))
-    types = [_loosest(f.dataType, g.dataType) for f, g in fields]
+    types = [loosest(f.dataType, g.dataType) for f, g in fields]
     nullable = [f.nullable or g.nullable for f, g in fields]
     if not ignore_row_order:
         left, right = _with_position(left), _with_position(right)
@@ -140,13 +141,15 @@ def diff_frames(
         types = [LongType(), *types]
         nullable = [False, *nullable]
 
-    marked = [_col(k) for k, n in zip(keys, nullable, strict=True) if n]
-    exact = [_canonical(_col(k), t, None) for k, t in zip(keys, types, strict=True)]
+    marked = [column(k) for k, n in zip(keys, nullable, strict=True) if n]
+    exact = [canonical_column(column(k), t, None) for k, t in zip(keys, types, strict=True)]
     actual_rows, expected_rows, same = _fingerprints(left, right, exact, marked)
-    canonical = [_canonical(_col(k), t, tolerance) for k, t in zip(keys, types, strict=True)]
+    canonical = [
+        canonical_column(column(k), t, tolerance) for k, t in zip(keys, types, strict=True)
+    ]
     # Rounding costs more than hashing (Spark's log10 and pow are StrictMath): only when the
     # floats as they are do not settle it.
-    if not same and actual_rows == expected_rows and any(_has_float(t) for t in types):
+    if not same and actual_rows == expected_rows and any(has_float(t) for t in types):
         _, _, same = _fingerprints(left, right, canonical, marked)
     if same:
         return RowsDiff(names, (), (), 0, 0, expected_rows, actual_rows, tolerance)
@@ -161,223 +164,6 @@ def diff_frames(
         actual_rows=actual_rows,
         tolerance=tolerance,
     )
-
-
-def schema_differences(
-    actual: StructType,
-    expected: StructType,
-    *,
-    ignore_nullable: bool = True,
-    ignore_column_order: bool = False,
-) -> list[str]:
-    """What differs between two schemas, one line each; empty when they match."""
-    a_names, e_names = actual.fieldNames(), expected.fieldNames()
-    problems: list[str] = []
-    a_fields = {f.name: f for f in reversed(actual.fields)}
-    e_fields = {f.name: f for f in reversed(expected.fields)}
-
-    def described(fields: dict[str, Any], name: str) -> str:
-        field = fields[name]
-        return f"{name} {_type_text(field.dataType, field.nullable, not ignore_nullable)}"
-
-    only_actual = list((Counter(a_names) - Counter(e_names)).elements())
-    only_expected = list((Counter(e_names) - Counter(a_names)).elements())
-    if only_actual:
-        problems.append("only in actual: " + ", ".join(described(a_fields, n) for n in only_actual))
-    if only_expected:
-        problems.append(
-            "only in expected: " + ", ".join(described(e_fields, n) for n in only_expected)
-        )
-    for name in dict.fromkeys(n for n in a_names if n in e_fields):
-        a_field, e_field = a_fields[name], e_fields[name]
-        a_type = _type_text(a_field.dataType, a_field.nullable, not ignore_nullable)
-        e_type = _type_text(e_field.dataType, e_field.nullable, not ignore_nullable)
-        if a_type != e_type:
-            problems.append(f"column {name}: {a_type} in actual, {e_type} in expected")
-    if not only_actual and not only_expected and a_names != e_names:
-        duplicated = sorted(n for n, k in Counter(a_names).items() if k > 1)
-        if not ignore_column_order:
-            problems.append(
-                f"column order: actual ({', '.join(a_names)}), expected ({', '.join(e_names)})"
-            )
-        elif duplicated:
-            problems.append(
-                "columns cannot be matched by name when names repeat: " + ", ".join(duplicated)
-            )
-    return problems
-
-
-def _type_text(data_type: DataType, nullable: bool, show_nullable: bool) -> str:
-    """A type as `simpleString`, with `not null` marks at every level when they matter."""
-    from pyspark.sql.types import ArrayType, MapType, StructType
-
-    mark = " not null" if show_nullable and not nullable else ""
-    if isinstance(data_type, StructType):
-        inner = ", ".join(
-            f"{f.name}: {_type_text(f.dataType, f.nullable, show_nullable)}"
-            for f in data_type.fields
-        )
-        return f"struct<{inner}>{mark}"
-    if isinstance(data_type, ArrayType):
-        element = _type_text(data_type.elementType, data_type.containsNull, show_nullable)
-        return f"array<{element}>{mark}"
-    if isinstance(data_type, MapType):
-        key = _type_text(data_type.keyType, False, False)
-        value = _type_text(data_type.valueType, data_type.valueContainsNull, show_nullable)
-        return f"map<{key}, {value}>{mark}"
-    return f"{data_type.simpleString()}{mark}"
-
-
-def _loosest(a: DataType, b: DataType) -> DataType:
-    """The type of two types equal but for nullability, nullable wherever either one is.
-
-    The canonical columns are built from it, so that nulls on either side get their flags.
-    """
-    from pyspark.sql.types import ArrayType, MapType, StructField, StructType
-
-    if isinstance(a, StructType) and isinstance(b, StructType):
-        return StructType(
-            [
-                StructField(f.name, _loosest(f.dataType, g.dataType), f.nullable or g.nullable)
-                for f, g in zip(a.fields, b.fields, strict=True)
-            ]
-        )
-    if isinstance(a, ArrayType) and isinstance(b, ArrayType):
-        element = _loosest(a.elementType, b.elementType)
-        return ArrayType(element, a.containsNull or b.containsNull)
-    if isinstance(a, MapType) and isinstance(b, MapType):
-        value = _loosest(a.valueType, b.valueType)
-        return MapType(a.keyType, value, a.valueContainsNull or b.valueContainsNull)
-    return a
-
-
-def _col(name: str) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.col(name)
-
-
-def _is_float(data_type: DataType) -> bool:
-    from pyspark.sql.types import DoubleType, FloatType
-
-    return isinstance(data_type, (DoubleType, FloatType))
-
-
-def _round(x: Column, tolerance: Tolerance) -> Column:
-    """`Tolerance.round` in Spark: the representative of a double's bucket."""
-    from pyspark.sql import functions as F
-
-    if tolerance.rel_tol == 0 and tolerance.abs_tol == 0:
-        return F.when(x == 0, F.lit(0.0)).otherwise(x)
-    magnitude = F.pow(F.lit(10.0), F.floor(F.log10(F.abs(x))))
-    step = F.greatest(magnitude * F.lit(tolerance.rel_tol), F.lit(tolerance.abs_tol))
-    return (
-        F.when(x == 0, F.lit(0.0))
-        .when(F.isnan(x) | (F.abs(x) == F.lit(float("inf"))), x)
-        .when(step > 0, F.rint(x / step) * step)
-        .otherwise(x)
-    )
-
-
-def _canonical(c: Column, data_type: DataType, tolerance: Tolerance | None) -> Column:
-    """A column equal for equal values, orderable, and safe to hash.
-
-    Maps become their entries sorted by key; with a `tolerance`, floats are rounded to their
-    bucket (without one they stay as they are). Spark's row hash skips nulls and does not mix
-    in array lengths, so ``(null, 'x')`` and ``('x', null)``, or ``[1, 2], [3]`` and
-    ``[1], [2, 3]``, would hash alike: nested values that may be null carry an is-null flag,
-    and arrays their size.
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import ArrayType, MapType, StructType, VariantType
-
-    if _is_float(data_type):
-        return c if tolerance is None else _round(c.cast("double"), tolerance)
-    if isinstance(data_type, VariantType):
-        return c.cast("string")
-    if isinstance(data_type, ArrayType):
-        element, nullable = data_type.elementType, data_type.containsNull
-        if _plain(element, tolerance) and not nullable:
-            items = c
-        else:
-            items = F.transform(
-                c, lambda x: _flagged(x, _canonical(x, element, tolerance), nullable)
-            )
-        return F.when(c.isNotNull(), F.struct(F.size(c).alias("n"), items.alias("v")))
-    if isinstance(data_type, MapType):
-        key_type, value_type = data_type.keyType, data_type.valueType
-        nullable = data_type.valueContainsNull
-        entries = F.array_sort(
-            F.transform(
-                F.map_entries(c),
-                lambda e: F.struct(
-                    _canonical(e["key"], key_type, tolerance).alias("k"),
-                    _flagged(
-                        e["value"], _canonical(e["value"], value_type, tolerance), nullable
-                    ).alias("v"),
-                ),
-            )
-        )
-        return F.when(c.isNotNull(), F.struct(F.size(c).alias("n"), entries.alias("v")))
-    if isinstance(data_type, StructType):
-        fields = [
-            _flagged(c[f.name], _canonical(c[f.name], f.dataType, tolerance), f.nullable).alias(
-                f"f{i}"
-            )
-            for i, f in enumerate(data_type.fields)
-        ]
-        return F.when(c.isNotNull(), F.struct(*fields))
-    return c
-
-
-def _plain(data_type: DataType, tolerance: Tolerance | None) -> bool:
-    """Types whose values are their own canonical form."""
-    from pyspark.sql.types import ArrayType, MapType, StructType, VariantType
-
-    if _is_float(data_type):
-        return tolerance is None
-    return not isinstance(data_type, (ArrayType, MapType, StructType, VariantType))
-
-
-def _has_float(data_type: DataType) -> bool:
-    """Whether a value of this type holds a float or double anywhere."""
-    from pyspark.sql.types import ArrayType, MapType, StructType
-
-    if isinstance(data_type, ArrayType):
-        return _has_float(data_type.elementType)
-    if isinstance(data_type, MapType):
-        return _has_float(data_type.keyType) or _has_float(data_type.valueType)
-    if isinstance(data_type, StructType):
-        return any(_has_float(f.dataType) for f in data_type.fields)
-    return _is_float(data_type)
-
-
-def _flagged(original: Column, canonical: Column, nullable: bool) -> Column:
-    from pyspark.sql import functions as F
-
-    if not nullable:
-        return canonical
-    return F.struct(original.isNull().alias("null"), canonical.alias("v"))
-
-
-def _null_marks(nullable: Sequence[Column]) -> list[Column]:
-    """Which top-level columns are null, as bits of longs (62 columns each) to hash with the row.
-
-    Bits rather than an array of flags: no allocation per row.
-    """
-    from pyspark.sql import functions as F
-
-    marks = []
-    for start in range(0, len(nullable), 62):
-        bits = [
-            F.when(c.isNull(), F.lit(1 << i)).otherwise(F.lit(0))
-            for i, c in enumerate(nullable[start : start + 62])
-        ]
-        mark = bits[0]
-        for bit in bits[1:]:
-            mark = mark.bitwiseOR(bit)
-        marks.append(mark.cast("long"))
-    return marks
 
 
 def _fingerprints(
@@ -396,7 +182,7 @@ def _fingerprints(
     """
     from pyspark.sql import functions as F
 
-    row_hash = F.xxhash64(*canonical, *_null_marks(nullable))
+    row_hash = F.xxhash64(*canonical, *null_marks(nullable))
     sides = [
         df.select(F.lit(side).alias(SIDE), row_hash.alias("h"))
         for side, df in ((1, left), (-1, right))
@@ -480,7 +266,7 @@ def _difference(
             ORIGINAL,
         )
     )
-    floats = [i for i, t in enumerate(types) if _is_float(t)]
+    floats = [i for i, t in enumerate(types) if is_float(t)]
     cached: list[DataFrame] = []
     try:
         net = _cached(net, cached)

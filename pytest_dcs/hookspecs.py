@@ -19,6 +19,7 @@ def pytest_dcs_sources(config: pytest.Config) -> dict[str, Callable[[SparkSessio
     ``@pytest.mark.scale("name")`` and ``rung.source("name")``. Every implementation is called and
     the results are merged; a name declared twice is an error.
     """
+    raise NotImplementedError
 
 
 @pytest.hookspec

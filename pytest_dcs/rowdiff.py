@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pytest_dcs.report.table import text_table
+
 CELL_WIDTH = 40
 
 
@@ -278,7 +280,10 @@ def _pick_entries(
         if budget >= 2:
             chosen.append(pair)
             budget -= 2
-    queues = [deque((r, None) for r in singles_left), deque((None, r) for r in singles_right)]
+    queues: list[deque[Entry]] = [
+        deque((r, None) for r in singles_left),
+        deque((None, r) for r in singles_right),
+    ]
     turn = 0
     while budget > 0 and any(queues):
         if queues[turn]:
@@ -343,31 +348,24 @@ def _table(
     right_label: str,
     tolerance: Tolerance,
 ) -> list[str]:
-    header = ["", "side", *columns]
-    body: list[tuple[list[str], list[bool] | None]] = []
+    rows: list[list[str]] = []
     for left, right in entries:
-        marks = None
-        if left is not None and right is not None:
-            marks = [not values_close(a, b, tolerance) for a, b in zip(left, right, strict=True)]
         if left is not None:
-            body.append((["-", left_label, *map(_cell, left)], None))
+            rows.append(["-", left_label, *map(_cell, left)])
         if right is not None:
-            body.append((["+", right_label, *map(_cell, right)], marks))
-    widths = [
-        max(len(cells[i]) for cells in [header] + [c for c, _ in body]) for i in range(len(header))
-    ]
-
-    def line(cells: Sequence[str]) -> str:
-        return (" " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))).rstrip()
-
-    out = [line(header), " " + "-+-".join("-" * w for w in widths)]
-    for cells, marks in body:
-        out.append(line(cells))
-        if marks is not None and any(marks):
-            carets = [
-                "",
-                "",
-                *("^" * len(c) if m else "" for c, m in zip(cells[2:], marks, strict=True)),
-            ]
-            out.append(line(carets))
-    return out
+            cells = [_cell(v) for v in right]
+            rows.append(["+", right_label, *cells])
+            if left is not None:
+                # Under the right side's cells that differ from the left's.
+                marks = [
+                    not values_close(a, b, tolerance) for a, b in zip(left, right, strict=True)
+                ]
+                if any(marks):
+                    rows.append(
+                        [
+                            "",
+                            "",
+                            *("^" * len(c) if m else "" for c, m in zip(cells, marks, strict=True)),
+                        ]
+                    )
+    return text_table(["", "side", *columns], rows, separator=" | ", rule="-+-", indent=" ")

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_dcs import checks
+from pytest_dcs.data.results import ResultStore
 from pytest_dcs.failures import DcsFailure
-from pytest_dcs.results import MAX_KEPT_ROWS, KeptResult, ResultStore
+from pytest_dcs.parity import check_parity, keep_output
 from pytest_dcs.rungs import RungKind, RungSpec
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ DATA_ADVICE = (
 )
 
 
-PARITY_ADVICE = (
-    "the same input gave different outputs in 1 partition (local) and in many (distributed): "
-    "the result depends on row order or partitioning"
-)
 CONTROL_FLOW_ADVICE = (
     "the data does not follow the branch you expected; look at the rows of the branch "
     "(df.where(condition)) and fix the code or the expectation"
@@ -46,9 +43,6 @@ PLAN_ADVICE = (
     "join on an equality of keys so Spark can hash or sort-merge the sides, or make the small "
     "side explicit with a broadcast of a bounded table"
 )
-# Relative and absolute tolerance for floating-point values in parity comparisons.
-PARITY_REL_TOL = 1e-9
-PARITY_ABS_TOL = 1e-12
 
 
 @dataclass
@@ -226,9 +220,9 @@ class Rung:
             df.write.format("noop").mode("overwrite").save()
         elif self._rerunning or self._results is None:
             # A re-run (timing, localizing) does the same work, and keeps and compares nothing.
-            _keep(df)
+            keep_output(df)
         elif self.kind == "local":
-            self._results.put(self._test, label, _keep(df))
+            self._results.put(self._test, label, keep_output(df))
         else:
             self._compare(df, label)
         return df
@@ -244,65 +238,12 @@ class Rung:
 
     def _compare(self, df: DataFrame, label: str) -> None:
         __tracebackhide__ = True
-        from pytest_dcs.rowdiff import diff_rows
-
         assert self._results is not None
-        local = self._results.get(self._test, label)
-        if local is None:
-            self.parity = {"result": label, "compared": False, "note": "no local output kept"}
-            return
-        mine = _keep(df)
-        if local.rows is None or mine.rows is None:
-            self.parity = {
-                "result": label,
-                "compared": False,
-                "note": f"output larger than {MAX_KEPT_ROWS:,} rows at a tiny rung",
-            }
-            return
-        if (local.columns, local.schema) != (mine.columns, mine.schema):
-            raise DcsFailure(
-                "parity",
-                f"{label} has schema {mine.schema} at distributed, {local.schema} at local",
-                advice=PARITY_ADVICE,
-            )
-        diff = diff_rows(
-            local.rows,
-            mine.rows,
-            list(mine.columns),
-            rel_tol=PARITY_REL_TOL,
-            abs_tol=PARITY_ABS_TOL,
+        self.parity, failure = check_parity(
+            self._results.get(self._test, label), df, label, self._limit
         )
-        differing = diff.differing
-        self.parity = {
-            "result": label,
-            "compared": True,
-            "local_rows": len(local.rows),
-            "distributed_rows": len(mine.rows),
-            "differing_rows": differing,
-        }
-        if not differing:
-            return
-        hints = checks.order_hints(df)
-        if not hints and _floats_differ(mine, diff):
-            hints = [checks.FLOAT_HINT]
-        raise DcsFailure(
-            "parity",
-            f"{label} differs between local and distributed on the same input: "
-            f"{diff.only_expected_count} row(s) only at local, {diff.only_actual_count} only at "
-            "distributed",
-            offending_rows=[
-                *(
-                    {"side": "local", **dict(zip(mine.columns, r, strict=True))}
-                    for r in diff.only_expected[: self._limit]
-                ),
-                *(
-                    {"side": "distributed", **dict(zip(mine.columns, r, strict=True))}
-                    for r in diff.only_actual[: self._limit]
-                ),
-            ],
-            diff=diff.render(left_label="local", right_label="distributed", limit=self._limit),
-            advice=PARITY_ADVICE + "; " + "; ".join(hints or [checks.GENERIC_HINT]),
-        )
+        if failure is not None:
+            raise failure
 
     # -- control flow -----------------------------------------------------------------------
 
@@ -459,22 +400,3 @@ class Rung:
 
     def __repr__(self) -> str:
         return f"<Rung {self.name}>"
-
-
-def _keep(df: DataFrame) -> KeptResult:
-    rows = df.limit(MAX_KEPT_ROWS + 1).collect()
-    kept = [tuple(r) for r in rows] if len(rows) <= MAX_KEPT_ROWS else None
-    types = tuple(f.dataType.simpleString() for f in df.schema.fields)
-    return KeptResult(tuple(df.columns), df.schema.simpleString(), kept, types)
-
-
-def _floats_differ(kept: KeptResult, diff: Any) -> bool:
-    """Whether the differing rows pair up when their floating-point columns are left out."""
-    plain = [i for i, t in enumerate(kept.types) if t not in ("double", "float")]
-    if len(plain) == len(kept.types):
-        return False
-
-    def keys(rows: Sequence[tuple[Any, ...]]) -> list[str]:
-        return sorted(repr(tuple(r[i] for i in plain)) for r in rows)
-
-    return keys(diff.only_expected) == keys(diff.only_actual)

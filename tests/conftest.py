@@ -147,3 +147,72 @@ def project(tmp_path: Path) -> Iterator[Project]:
     proj = Project(tmp_path)
     yield proj
     proj.kill_leftovers()
+
+
+# -- the `spark` marker ---------------------------------------------------------------------
+# `pytest -m "not spark"` runs the Spark-free tests alone, in seconds and without a JVM. A test
+# is `spark` when its module's name ends in `_run.py` (they run example projects in pytest
+# subprocesses), when its module is in SPARK_MODULES (Spark in this process, or pytest runs in
+# subprocesses), or when it asks for a fixture that starts Spark or a subprocess. Every other
+# test is checked to have started no JVM, so a test that starts one without saying so fails
+# rather than slowing the Spark-free run down.
+
+SPARK_MODULES = {
+    "test_compare.py",
+    "test_docs.py",
+    "test_sampling_spark.py",
+    "test_xdist_ladder.py",
+}
+SPARK_FIXTURES = {"spark", "project", "pytester", "rung", "scaled", "tiny", "synthetic"}
+
+
+def _needs_spark(item: pytest.Item) -> bool:
+    name = item.path.name
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return name.endswith("_run.py") or name in SPARK_MODULES or bool(fixtures & SPARK_FIXTURES)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _needs_spark(item):
+            item.add_marker(pytest.mark.spark)
+
+
+def _gateway_started() -> bool:
+    """Whether this process has launched (or joined) a Spark JVM."""
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is not None
+
+
+def _java_children() -> list[int]:
+    """PIDs of java processes this process started (the kernel lists each thread's children)."""
+    found = []
+    for children in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids = children.read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                if b"java" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _spark_free(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test not marked `spark` that starts a JVM."""
+    if request.node.get_closest_marker("spark") is not None or _gateway_started():
+        yield
+        return
+    yield
+    started = _gateway_started() or _java_children()
+    assert not started, (
+        f"{request.node.nodeid} started a Spark JVM but is not marked `spark`: add its module to "
+        "SPARK_MODULES in tests/conftest.py, or mark it with @pytest.mark.spark"
+    )

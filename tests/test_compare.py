@@ -19,9 +19,10 @@ from pytest_dcs import (
     diff_frames,
     diff_rows,
 )
-from pytest_dcs.compare import schema_differences
-from pytest_dcs.engines import EngineConfig, Engines
 from pytest_dcs.rowdiff import Tolerance
+from pytest_dcs.schemas import schema_differences
+from pytest_dcs.spark.config import EngineConfig
+from pytest_dcs.spark.engines import Engines
 
 SCHEMA = "id long, name string, score double"
 

@@ -11,20 +11,16 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadScheduling
 
-from pytest_dcs.distribute import (
-    LadderScheduling,
-    RungMajorScheduling,
-    RunRecords,
-    crash_record,
-    rung_of_nodeid,
-)
-from pytest_dcs.ladder import Ladder
+from pytest_dcs.ladder import Ladder, RungRecord
 from pytest_dcs.rungs import DISTRIBUTED, LOCAL, fraction_rung
+from pytest_dcs.xdist.scheduling import LadderScheduling, RungMajorScheduling
+from pytest_dcs.xdist.shared import RunRecords, crash_record, rung_of_nodeid
 
 
 class FakeNode:
@@ -320,9 +316,9 @@ def test_ladder_scheduling_leaves_runs_without_rungs_to_xdist(
 # -- rung records shared between workers ----------------------------------------------------
 
 
-def shared(rung: str, outcome: str, test: str = "t.py::test_a", **extra: object) -> dict:
-    keys = {"local": [0, 0.0], "distributed": [1, 0.0], "1pct": [2, 0.01], "10pct": [2, 0.1]}
-    return {"rung": rung, "outcome": outcome, "_test": test, "_key": keys[rung], **extra}
+def shared(rung: str, outcome: str, test: str = "t.py::test_a", **extra: Any) -> RungRecord:
+    keys = {"local": (0, 0.0), "distributed": (1, 0.0), "1pct": (2, 0.01), "10pct": (2, 0.1)}
+    return RungRecord(test=test, rung=rung, outcome=outcome, key=keys[rung], **extra)
 
 
 def test_run_records_are_read_from_the_other_writers(tmp_path: Path) -> None:
@@ -331,9 +327,9 @@ def test_run_records_are_read_from_the_other_writers(tmp_path: Path) -> None:
     gw1.add(shared("local", "failed", test="t.py::test_b"))
     assert gw0.of_test("t.py::test_a") == []  # its own records are in its own ladder
     [record] = gw1.of_test("t.py::test_a")
-    assert record["seconds"] == 0.5 and record["rows"] == 200 and record["_key"] == [0, 0.0]
-    assert "failure" not in record  # what another rung needs, no more
-    assert [r["outcome"] for r in gw0.of_test("t.py::test_b")] == ["failed"]
+    assert record.seconds == 0.5 and record.rows == 200 and record.key == (0, 0.0)
+    assert record.failure is None  # what another rung needs, no more
+    assert [r.outcome for r in gw0.of_test("t.py::test_b")] == ["failed"]
     assert gw1.of_test("t.py::test_c") == []
 
 
@@ -345,9 +341,9 @@ def test_run_records_read_on_from_where_they_stopped(tmp_path: Path) -> None:
         out.write('{"rung": "distributed", "outcome": "pa')  # a line being written
     assert len(gw1.of_test("t.py::test_a")) == 1
     with open(tmp_path / "rungs-gw0.jsonl", "a") as out:
-        out.write('ssed", "_test": "t.py::test_a", "_key": [1, 0.0]}\n')
+        out.write('ssed", "test": "t.py::test_a", "key": [1, 0.0]}\n')
     gw0.add(shared("1pct", "failed"))
-    assert [r["rung"] for r in gw1.of_test("t.py::test_a")] == ["local", "distributed", "1pct"]
+    assert [r.rung for r in gw1.of_test("t.py::test_a")] == ["local", "distributed", "1pct"]
 
 
 def test_shared_records_skip_and_time_a_ladder(tmp_path: Path) -> None:
@@ -358,15 +354,15 @@ def test_shared_records_skip_and_time_a_ladder(tmp_path: Path) -> None:
     for record in gw1.of_test("t.py::test_a"):
         ladder.record(record)
     assert ladder.failed_below("t.py::test_a", (2, 0.01)) == "distributed"
-    assert ladder.tests["t.py::test_a"].rungs["local"]["seconds"] == 0.2
+    assert ladder.tests["t.py::test_a"].rungs["local"].seconds == 0.2
 
 
 def test_a_crashed_rung_is_a_panic_record() -> None:
     record = crash_record("t.py::test_a[x-10pct]", "gw1")
     assert record is not None
-    assert record["_test"] == "t.py::test_a[x]"
-    assert record["_key"] == [2, 0.1]
-    assert record["outcome"] == "failed"
-    assert record["failure"]["kind"] == "panic"
-    assert "gw1 crashed" in record["failure"]["summary"]
+    assert record.test == "t.py::test_a[x]"
+    assert record.key == (2, 0.1)
+    assert record.outcome == "failed"
+    assert record.failure is not None and record.failure["kind"] == "panic"
+    assert "gw1 crashed" in record.failure["summary"]
     assert crash_record("t.py::test_plain", "gw1") is None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dcs import failures, settings
+from pytest_dcs import failures, marker, settings
 from pytest_dcs.rung import Rung
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,9 +70,9 @@ def test_every_option_and_ini_key_is_documented(pytester: pytest.Pytester) -> No
 
 
 def test_every_marker_argument_is_documented() -> None:
-    for name in settings.MARKER_KWARGS:
-        assert name in settings.MARKER_USAGE, f"the marker's usage text does not name {name}"
-    assert_documented(set(settings.MARKER_KWARGS), "reference/marker.md", "marker arguments")
+    for name in marker.MARKER_KWARGS:
+        assert name in marker.MARKER_USAGE, f"the marker's usage text does not name {name}"
+    assert_documented(set(marker.MARKER_KWARGS), "reference/marker.md", "marker arguments")
 
 
 def test_every_failure_kind_and_signature_is_documented() -> None:

@@ -9,17 +9,17 @@ import time
 
 import pytest
 
-from pytest_dcs.engines import (
+from pytest_dcs.spark.config import (
     CONNECT_MODE_VAR,
     EngineConfig,
     EngineError,
-    Engines,
-    _jvm_environment,
-    connect_unreachable,
+    jvm_environment,
     master_hosts,
     redact,
     runs_on_this_machine,
 )
+from pytest_dcs.spark.connect import connect_unreachable
+from pytest_dcs.spark.engines import Engines
 
 TOKEN_URL = "sc://adb-1.2.azuredatabricks.net:443/;token=dapi0123;x-databricks-cluster-id=0101-ab"
 
@@ -80,15 +80,15 @@ def test_a_jvm_for_this_machine_is_launched_with_spark_local_ip_on_loopback(
     # Without it, local-cluster workers bind to the address the hostname resolves to.
     monkeypatch.delenv("SPARK_LOCAL_IP", raising=False)
     monkeypatch.setenv("PYTHONPATH", "/driver/only")
-    with _jvm_environment(EngineConfig("local[2]", "local-cluster[2,1,1024]").conf("cluster")):
+    with jvm_environment(EngineConfig("local[2]", "local-cluster[2,1,1024]").conf("cluster")):
         assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.1"
         assert "PYTHONPATH" not in os.environ
     assert "SPARK_LOCAL_IP" not in os.environ
     assert os.environ["PYTHONPATH"] == "/driver/only"
-    with _jvm_environment(EngineConfig("local[2]", "spark://10.1.2.3:7077").conf("cluster")):
+    with jvm_environment(EngineConfig("local[2]", "spark://10.1.2.3:7077").conf("cluster")):
         assert "SPARK_LOCAL_IP" not in os.environ
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.2")
-    with _jvm_environment(EngineConfig("local[2]", "local[2]").conf("local")):
+    with jvm_environment(EngineConfig("local[2]", "local[2]").conf("local")):
         assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.2"
 
 

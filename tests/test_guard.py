@@ -13,15 +13,15 @@ import time
 import pytest
 
 from pytest_dcs.failures import Failure
-from pytest_dcs.guard import (
+from pytest_dcs.run.guard import (
     INTERRUPT_SIGNAL,
     Expiry,
     RungTimeout,
     Watchdog,
-    job_tag,
     panic_failure,
     timeout_failure,
 )
+from pytest_dcs.spark.jobs import job_tag
 
 
 class RecordedJobs:

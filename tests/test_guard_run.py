@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Project, Run
 
-from pytest_dcs.guard import GRACE_SECONDS, SETTLE_SECONDS
+from pytest_dcs.run.guard import GRACE_SECONDS, SETTLE_SECONDS
 
 HANG_TIMEOUT = 8  # seconds: a cold first job on a loaded 2-core machine takes up to 4
 STUCK_TIMEOUT = 4

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from pytest_dcs.engines import expected_executors
-from pytest_dcs.inputs import Inputs, MaskError, mask_problem
-from pytest_dcs.masking import Masker
-from pytest_dcs.samplestore import SampleStore
-from pytest_dcs.sources import SourceSpec
+from pytest_dcs.data.inputs import Inputs, MaskError, mask_problem
+from pytest_dcs.data.masking import Masker
+from pytest_dcs.data.samplestore import SampleStore
+from pytest_dcs.data.sources import SourceSpec
+from pytest_dcs.spark.warmup import expected_executors
 
 SCHEMA = T.StructType([T.StructField("id", T.LongType()), T.StructField("email", T.StringType())])
 

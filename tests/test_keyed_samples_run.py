@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import Project, Run
 
-from pytest_dcs.samplestore import SampleStore
+from pytest_dcs.data.samplestore import SampleStore
 
 CUSTOMERS = 600
 ORDERING_CUSTOMERS = 300

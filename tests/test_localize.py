@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from pytest_dcs.clues import quoted_values
 from pytest_dcs.failures import error_identity, message_shape
-from pytest_dcs.localize import HIGH, LOW, KeyRange, Localization
+from pytest_dcs.run.clues import quoted_values
+from pytest_dcs.run.localize import HIGH, LOW, KeyRange, Localization
 from pytest_dcs.settings import MIN_LOCALIZE_SECONDS, LocalizeBudget
 
 

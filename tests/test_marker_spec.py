@@ -10,16 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dcs.settings import (
-    DEFAULT_CAPTURE,
-    MARKER_KWARGS,
-    LocalizeBudget,
-    MarkerError,
-    ScaleSpec,
-    Settings,
-    parse_conf_lines,
-    scale_spec,
-)
+from pytest_dcs.marker import MARKER_KWARGS, MarkerError, ScaleSpec, scale_spec
+from pytest_dcs.settings import DEFAULT_CAPTURE, LocalizeBudget, Settings, parse_conf_lines
 
 SETTINGS = Settings(
     rootpath=Path("/project"),

@@ -18,7 +18,7 @@ import pytest
 from conftest import Project, Run
 from pyspark.sql import types as T
 
-from pytest_dcs.masking import pseudonym
+from pytest_dcs.data.masking import pseudonym
 
 ROWS = 20_000
 LOCALIZED = [i for i in range(ROWS) if i % 4999 == 5]  # rows the first UDF raises on (one found)

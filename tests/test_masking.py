@@ -6,7 +6,7 @@ import datetime as dt
 
 from pyspark.sql import types as T
 
-from pytest_dcs.masking import (
+from pytest_dcs.data.masking import (
     Masker,
     candidate_tokens,
     pseudonym,

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from pytest_dcs.plot import (
+from pytest_dcs.report.plot import (
     PlotUnavailable,
     draw_ladder_plot,
-    fit_power_law,
     ladder_figure,
     points_of,
 )
+from pytest_dcs.run.scaling import Point, fit_law
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -115,13 +115,14 @@ def test_fit_uses_passed_and_slow_fraction_rungs_only() -> None:
     assert "fit k=1.00" in title
 
 
-def test_fit_power_law() -> None:
-    law = fit_power_law([(1e3, 2.0), (1e4, 2.0 * 10**1.5), (1e5, 2.0 * 100**1.5)])
+def test_the_plotted_law_is_the_one_scaling_fits() -> None:
+    rows = (1_000, 10_000, 100_000)
+    law = fit_law([Point(f"{r}", r, 2.0 * (r / 1e3) ** 1.5) for r in rows], 0.0)
     assert law is not None
     assert math.isclose(law.exponent, 1.5)
     assert math.isclose(law.seconds(1e3), 2.0)
-    assert fit_power_law([(1e3, 2.0)]) is None
-    assert fit_power_law([(1e3, 2.0), (1e3, 3.0)]) is None
+    assert fit_law([Point("1pct", 1_000, 2.0)], 0.0) is None
+    assert fit_law([Point("1pct", 1_000, 2.0), Point("2pct", 1_000, 3.0)], 0.0) is None
 
 
 def test_points_skip_rungs_without_rows_or_seconds() -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from pytest_dcs.failures import Failure
 from pytest_dcs.ladder import Ladder, RungRecord, base_nodeid
-from pytest_dcs.report import build_report, ladder_table, write_report
+from pytest_dcs.report.document import build_report, write_report
+from pytest_dcs.report.table import ladder_table
 
 KEYS = {"local": (0, 0.0), "distributed": (1, 0.0), "1pct": (2, 0.01), "10pct": (2, 0.1)}
 FRACTIONS = {"local": None, "distributed": None, "1pct": 0.01, "10pct": 0.1}
@@ -29,20 +30,19 @@ def record(
     failure: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> RungRecord:
-    """A rung record shaped like the one the plugin puts on each report."""
-    return {
-        "rung": rung,
-        "outcome": outcome,
-        "seconds": seconds,
-        "rows": rows,
-        "fraction": FRACTIONS[rung],
-        "exponent": None,
-        "failure": failure,
-        "reason": reason,
-        "_test": test,
-        "_source": source,
-        "_key": list(KEYS[rung]),
-    }
+    """A rung record as the plugin builds one for each report."""
+    return RungRecord(
+        test=test,
+        rung=rung,
+        outcome=outcome,
+        key=KEYS[rung],
+        source=source,
+        seconds=seconds,
+        rows=rows,
+        fraction=FRACTIONS[rung],
+        failure=failure,
+        reason=reason,
+    )
 
 
 def data_failure() -> dict[str, Any]:
@@ -135,7 +135,7 @@ def test_teardown_error_after_a_pass_fails_the_rung() -> None:
     ladder = Ladder()
     ladder.record(record("local", "passed"))
     ladder.record(record("local", "failed", seconds=None, failure=data_failure()))
-    assert ladder.tests[TEST].rungs["local"]["outcome"] == "failed"
+    assert ladder.tests[TEST].rungs["local"].outcome == "failed"
     assert ladder.failed_below(TEST, KEYS["distributed"]) == "local"
 
 
@@ -147,8 +147,8 @@ def test_later_record_cannot_unfail_a_rung(later: str) -> None:
     ladder.record(record("local", later, seconds=None, failure=None))
     kept = ladder.tests[TEST].rungs["local"]
     assert kept is first
-    assert kept["seconds"] == 1.25
-    assert kept["failure"]["kind"] == "data"
+    assert kept.seconds == 1.25
+    assert kept.failure is not None and kept.failure["kind"] == "data"
     assert ladder.failed_below(TEST, KEYS["distributed"]) == "local"
 
 
@@ -162,23 +162,26 @@ def test_to_json_orders_rungs_by_climb_and_drops_private_keys() -> None:
     assert [r["rung"] for r in test["rungs"]] == ["local", "distributed", "1pct", "10pct"]
     for rung in test["rungs"]:
         assert not [k for k in rung if k.startswith("_")]
-        assert set(rung) == {
-            "rung",
-            "outcome",
-            "seconds",
-            "rows",
-            "fraction",
-            "exponent",
-            "failure",
-            "reason",
-        }
+        assert {"rung", "outcome", "seconds", "rows", "fraction", "exponent", "failure"} <= set(
+            rung
+        )
+        assert not {"test", "source", "key"} & set(rung)
 
 
 def test_to_json_does_not_change_the_records() -> None:
     ladder = Ladder()
     ladder.record(record("local", "passed"))
     ladder.to_json()
-    assert ladder.tests[TEST].rungs["local"]["_key"] == [0, 0.0]
+    assert ladder.tests[TEST].rungs["local"].key == (0, 0.0)
+
+
+def test_a_record_survives_the_trip_to_the_xdist_controller() -> None:
+    sent = record("1pct", "failed", failure=data_failure())
+    wire = json.loads(json.dumps(sent.to_wire()))
+    assert RungRecord.from_wire(wire) == sent
+    shared = RungRecord.from_wire(json.loads(json.dumps(sent.shared())))
+    assert shared.failure is None  # what another rung needs, no more
+    assert (shared.test, shared.key, shared.outcome) == (TEST, (2, 0.01), "failed")
 
 
 # -- the JSON report ------------------------------------------------------------------------

@@ -19,19 +19,17 @@ from typing import Any
 import pytest
 from pyspark.sql import types as T
 
-from pytest_dcs.samplestore import (
+from pytest_dcs.data.codec import (
     FORMAT_VERSION,
     SampleError,
-    SampleStore,
     UnsupportedType,
-    atomic_write,
     check_schema,
     decode_row,
     decode_value,
-    dump_rows,
     encode_row,
     encode_value,
 )
+from pytest_dcs.data.samplestore import SampleStore, atomic_write, dump_rows
 
 UTC = dt.timezone.utc
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_dcs.samplestore import SampleStore
+from pytest_dcs.data.samplestore import SampleStore
 
 TAKER = """
 import json
@@ -25,10 +25,10 @@ from pathlib import Path
 
 from pyspark.sql import types as T
 
-from pytest_dcs.inputs import Inputs
+from pytest_dcs.data.inputs import Inputs
 from pytest_dcs.rungs import LOCAL
-from pytest_dcs.samplestore import SampleStore
-from pytest_dcs.sources import SourceSpec
+from pytest_dcs.data.samplestore import SampleStore
+from pytest_dcs.data.sources import SourceSpec
 
 root, go, out, refresh, since = sys.argv[1:6]
 SCHEMA = T.StructType([T.StructField("id", T.LongType()), T.StructField("by", T.StringType())])

@@ -19,7 +19,7 @@ import pytest
 from conftest import Project, Run
 from pyspark.sql import types as T
 
-from pytest_dcs.samplestore import SampleStore
+from pytest_dcs.data.samplestore import SampleStore
 
 INI = """
 [pytest]

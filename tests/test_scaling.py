@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pytest_dcs.scaling import (
+from pytest_dcs.run.scaling import (
     Point,
     exponent,
     first_rung_floor,

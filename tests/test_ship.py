@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dcs.ship import ShipError, check_shippable, py_files, zip_directory
+from pytest_dcs.spark.ship import ShipError, check_shippable, py_files, zip_directory
 
 
 def make_tree(root: Path, files: dict[str, str]) -> Path:

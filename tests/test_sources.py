@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dcs.sources import (
+from pytest_dcs.data.sources import (
     SourceError,
     SourceSpec,
     merge_hook_sources,

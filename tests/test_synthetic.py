@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pytest_dcs.synthetic import (
+from pytest_dcs.data.synthetic import (
     SyntheticError,
     SyntheticSpec,
     from_source_text,

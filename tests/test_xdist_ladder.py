@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import Project, Run
 
-from pytest_dcs.distribute import rung_of_nodeid
+from pytest_dcs.xdist.shared import rung_of_nodeid
 
 # Every item records its node id, worker, and the times its fixtures' setup began and its
 # teardown ended, around the body.

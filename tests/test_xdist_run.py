@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import Project, Run, write_events
 
-from pytest_dcs.distribute import rung_of_nodeid
+from pytest_dcs.xdist.shared import rung_of_nodeid
 
 SOURCE_ROWS = 4000
 

@@ -1,6 +1,6 @@
 """The demo's source: a telemetry-like `main_summary`, synthetic values shaped for the story.
 
-Faker gives the values (`pytest_dcs.synthetic`): a pool of client ids (UUIDs) and one ping per
+Faker gives the values (`pytest_dcs.data.synthetic`): a pool of client ids (UUIDs) and one ping per
 row with a session id (a UUID), a day, a country code and a subsession length. DataFrame ops then
 shape them the way the talks' data was shaped:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
-from pytest_dcs.synthetic import SyntheticSpec, generate
+from pytest_dcs.data.synthetic import SyntheticSpec, generate
 
 PINGS = 300_000
 CLIENTS = 20_000

@@ -61,7 +61,8 @@ def generate() -> None:
 
     if up_to_date(DATA):
         return
-    from pytest_dcs.engines import EngineConfig, Engines
+    from pytest_dcs.spark.config import EngineConfig
+    from pytest_dcs.spark.engines import Engines
 
     print(f"demo: generating {PINGS:,} pings in {FILES} parquet files (once)...", flush=True)
     began = time.perf_counter()

@@ -1,68 +1,33 @@
-"""The ladder under pytest-xdist (`pytest -n N`): rung-major scheduling and the run's shared state.
+"""Rung-major scheduling under pytest-xdist (`pytest -n N`).
 
-A single process sorts its items rung-major and skips a rung when a lower rung of its test failed.
-Across workers that needs three things, all here:
+A single process sorts its items rung-major. Across workers the controller schedules with
+`RungMajorScheduling`: the items of a rung level are released only once every item of the level
+below has finished, so each worker meets the levels in order (one session per engine) and a lower
+rung's verdict is known before a higher rung starts.
 
-- the controller schedules with `RungMajorScheduling`: the items of a rung level are released
-  only once every item of the level below has finished, so each worker meets the levels in order
-  (one session per engine) and a lower rung's verdict is known before a higher rung starts;
-- workers append their rung records to the run's folder, and a worker reads those of a test
-  before its rung: a lower rung that failed elsewhere skips it, and one that passed elsewhere is
-  the base of its scaling check;
-- workers send their engine starts back in `workeroutput`, so the controller's report counts
-  sessions per worker.
-
-Imported only when xdist is loaded: the hooks of `xdist.newhooks` exist only then.
+Imported only when xdist is loaded.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import os
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
 from xdist.scheduler import LoadScheduling
 from xdist.workermanage import parse_tx_spec_config
 
-from pytest_dcs.failures import Failure
-from pytest_dcs.ladder import RungRecord, base_nodeid
-from pytest_dcs.rungs import RungSpec, parse_rung_id
+from pytest_dcs.ladder import Key
+from pytest_dcs.xdist.shared import rung_of_nodeid
 
 if TYPE_CHECKING:
     from xdist.remote import Producer
     from xdist.scheduler import Scheduling
     from xdist.workermanage import WorkerController
 
-    from pytest_dcs.plugin import DcsSession
-
-RUN_DIR = "dcs_run_dir"
-"""`workerinput` key: the controller's run folder, which `DcsSession.run_dir` reads on a worker."""
-RUN_STARTED = "dcs_run_started"
-"""`workerinput` key: when the controller started (epoch seconds), to tell this run's files."""
-OUTPUT = "dcs"
-"""`workeroutput` key: what a worker reports back at its end."""
-
-Key = tuple[int, float]
 PLAIN: Key = (0, 0.0)  # tests without a rung run with the `local` rungs, on the local engine
-
-
-def rung_of_nodeid(nodeid: str) -> RungSpec | None:
-    """The rung a node id ends with (`t.py::f[local]`, `t.py::f[a-1pct]`), else None.
-
-    The rung is the last parameter, since the plugin parametrizes last. The controller only has
-    node ids; a plain test whose last parameter id happens to be a rung id is read as that rung,
-    which changes when it runs, not how.
-    """
-    if not nodeid.endswith("]") or "[" not in nodeid:
-        return None
-    params = nodeid[nodeid.rindex("[") + 1 : -1]
-    return parse_rung_id(params.rsplit("-", 1)[-1])
 
 
 def collection_diff(first: Sequence[str], other: Sequence[str], names: tuple[str, str]) -> str:
@@ -383,185 +348,3 @@ class LadderScheduling:
     def _report_mismatch(self, node: str, message: str) -> None:
         report = pytest.CollectReport(nodeid=node, outcome="failed", longrepr=message, result=[])
         self.config.hook.pytest_collectreport(report=report)
-
-
-# -- what workers share ---------------------------------------------------------------------
-
-
-SHARED_FIELDS = (
-    "rung",
-    "outcome",
-    "seconds",
-    "rows",
-    "fraction",
-    "reason",
-    "_test",
-    "_source",
-    "_key",
-)
-"""What another worker needs of a rung record: whether it failed, how long it took on what."""
-
-
-class RunRecords:
-    """The rung records of the run as its other processes wrote them to the run's folder.
-
-    Each process appends to a file of its own, one JSON line per record in a single write, so
-    writers never interleave. Files only grow: each is read on from where the last read stopped,
-    up to its last whole line.
-    """
-
-    def __init__(self, folder: Path, writer: str) -> None:
-        self.folder = folder
-        self.path = folder / f"rungs-{writer}.jsonl"
-        self._read_up_to: dict[Path, int] = {}
-        self._by_test: dict[str, list[RungRecord]] = {}
-
-    def add(self, record: RungRecord) -> None:
-        line = json.dumps({k: record.get(k) for k in SHARED_FIELDS}, default=str) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
-
-    def of_test(self, test: str) -> list[RungRecord]:
-        """The records of `test` written by the other processes so far."""
-        for path in sorted(self.folder.glob("rungs-*.jsonl")):
-            if path != self.path:
-                self._read_on(path)
-        return list(self._by_test.get(test, ()))
-
-    def _read_on(self, path: Path) -> None:
-        with path.open("rb") as handle:
-            handle.seek(self._read_up_to.get(path, 0))
-            text = handle.read()
-        whole = text[: text.rfind(b"\n") + 1]
-        self._read_up_to[path] = self._read_up_to.get(path, 0) + len(whole)
-        for line in whole.decode("utf-8").splitlines():
-            record = json.loads(line)
-            self._by_test.setdefault(record["_test"], []).append(record)
-
-
-def crash_record(nodeid: str, worker: str) -> RungRecord | None:
-    """The rung record of an item whose worker died under it, or None for a plain test."""
-    rung = rung_of_nodeid(nodeid)
-    if rung is None:
-        return None
-    failure = Failure(
-        "panic",
-        f"worker {worker} crashed while running rung {rung.name}",
-        advice="the worker process died (a segfault, os._exit, the OOM killer); "
-        "run the test alone with -n 0 to see how",
-    )
-    return {
-        "rung": rung.name,
-        "outcome": "failed",
-        "seconds": None,
-        "rows": None,
-        "fraction": rung.fraction,
-        "exponent": None,
-        "failure": failure.to_json(),
-        "reason": None,
-        "_test": base_nodeid(nodeid, rung.name),
-        "_source": None,
-        "_key": list(rung.sort_key),
-    }
-
-
-class Controller:
-    """The controller's side: the scheduler, the run's folder, and what workers report back."""
-
-    def __init__(self, session: DcsSession) -> None:
-        self.session = session
-        self.folder = session.run_dir  # the session removes it at the end
-        self.started = time.time()
-        self.records = RunRecords(self.folder, "controller")
-        self._position: dict[str, int] = {}
-
-    @pytest.hookimpl
-    def pytest_xdist_make_scheduler(
-        self, config: pytest.Config, log: Producer
-    ) -> Scheduling | None:
-        # Other --dist modes were asked for by name: they keep their own order.
-        return LadderScheduling(config, log) if config.getvalue("dist") == "load" else None
-
-    @pytest.hookimpl
-    def pytest_configure_node(self, node: WorkerController) -> None:
-        node.workerinput[RUN_DIR] = str(self.folder)
-        node.workerinput[RUN_STARTED] = self.started
-
-    @pytest.hookimpl
-    def pytest_xdist_node_collection_finished(
-        self, node: WorkerController, ids: Sequence[str]
-    ) -> None:
-        if self._position:
-            return
-        for index, nodeid in enumerate(ids):
-            rung = rung_of_nodeid(nodeid)
-            if rung is not None:
-                self._position.setdefault(base_nodeid(nodeid, rung.name), index)
-
-    @pytest.hookimpl
-    def pytest_testnodedown(self, node: WorkerController, error: object | None) -> None:
-        output = getattr(node, "workeroutput", {}).get(OUTPUT)
-        if output is None:  # it crashed: what it started is not known
-            return
-        self.session.worker_sessions[node.gateway.id] = output["sessions"]
-        ladder = self.session.ladder
-        ladder.deselected = max(ladder.deselected, output["deselected"])
-
-    @pytest.hookimpl
-    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
-        worker = getattr(getattr(report, "node", None), "gateway", None)
-        record = crash_record(crashitem, str(getattr(worker, "id", "?")))
-        if record is not None:
-            self.records.add(record)  # the rungs above it are skipped, as after any failure
-            report.__dict__["dcs_rung"] = record
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
-        # Tests in collection order, as a single process lists them, not in order of arrival.
-        end = len(self._position)
-        self.session.ladder.sort(lambda test: self._position.get(test, end))
-
-
-class Worker:
-    """A worker's side: shares its rung records and reports its engine starts at the end.
-
-    A worker on another machine (`--tx ssh=...`) cannot see the run's folder: it shares nothing,
-    and only its own failures skip the rungs above them.
-    """
-
-    def __init__(self, config: pytest.Config, session: DcsSession) -> None:
-        self.config = config
-        self.session = session
-        workerinput = config.workerinput  # type: ignore[attr-defined]
-        folder = session.run_dir
-        self.records = RunRecords(folder, workerinput["workerid"]) if folder.is_dir() else None
-        if self.records is not None:
-            session.shared = self.records
-            session.run_started = workerinput[RUN_STARTED]
-
-    @pytest.hookimpl
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        record = getattr(report, "dcs_rung", None)
-        if self.records is not None and record is not None:
-            # Written before the item counts as finished, so before its level can end.
-            self.records.add(record)
-
-    @pytest.hookimpl
-    def pytest_sessionfinish(self) -> None:
-        self.config.workeroutput[OUTPUT] = {  # type: ignore[attr-defined]
-            "sessions": dict(self.session.engines.starts),
-            "deselected": self.session.ladder.deselected,
-        }
-
-
-def register(config: pytest.Config, session: DcsSession) -> None:
-    """Join the run as its xdist controller or one of its workers; a run without -n is neither."""
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        if RUN_DIR in workerinput:
-            config.pluginmanager.register(Worker(config, session), "dcs-xdist-worker")
-    elif config.getvalue("dist") != "no" and config.getvalue("tx"):
-        config.pluginmanager.register(Controller(session), "dcs-xdist-controller")

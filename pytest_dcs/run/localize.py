@@ -5,7 +5,7 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 
 0. **Any row?** The body is run on two ordinary rows, each alone. When both fail the same way,
    the error is not about particular rows, and the search says so instead of blaming some.
-1. **Clues** (see `pytest_dcs.clues`): the arguments of the UDF calls that raised, recorded in
+1. **Clues** (see `pytest_dcs.run.clues`): the arguments of the UDF calls that raised, recorded in
    one re-run on the whole input, and the values the error message quotes, each turned into one
    Column filter. The search below runs on those candidates first. When the recording re-run
    passed with every failing call recorded, the candidates are all there is to find.
@@ -42,9 +42,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pytest_dcs.guard import job_scope, tagged
+from pytest_dcs.spark.jobs import job_scope, jobs_with_tag, stage_tasks, status_store, tagged
 
 if TYPE_CHECKING:
+    from pyspark import SparkContext
     from pyspark.sql import Column, DataFrame, Row, SparkSession
     from pyspark.sql.types import StructType
 
@@ -241,7 +242,9 @@ class Localizer:
     def _rows(self) -> list[Row]:
         return list(self._found.values())[: self.limit]
 
-    def _keep(self, keyed: Row) -> None:
+    def _keep(self, keyed: Row | None) -> None:
+        if keyed is None:  # the partition emptied since it was counted: nothing to keep
+            return
         row = _without_key(keyed)
         self._found.setdefault(repr(tuple(row)), row)
 
@@ -260,7 +263,7 @@ class Localizer:
         settled the search (every failing UDF call recorded, and its rows searched)."""
         from pyspark.sql import functions as F
 
-        from pytest_dcs import clues
+        from pytest_dcs.run import clues
 
         rest = self.df
         tried: Column | None = None
@@ -338,7 +341,7 @@ class Localizer:
         """Search the rows of `df` at a column's min or max, when no clue found rows; the rest."""
         from pyspark.sql import functions as F
 
-        from pytest_dcs import clues
+        from pytest_dcs.run import clues
 
         if self._found:
             return df
@@ -385,7 +388,7 @@ class Localizer:
         shaped = space.repartitionByRange(parts, KEY) if small else space.repartition(parts, KEY)
         layout = self._cache(shaped)
         partition = F.spark_partition_id()
-        sizes = dict(layout.groupBy(partition).count().collect())
+        sizes: dict[int, int] = dict(layout.groupBy(partition).count().collect())
         self._check_time()
         tasks = _partitions(layout)
         pending = [p for p in range(tasks) if sizes.get(p)]
@@ -473,12 +476,9 @@ class Localizer:
         """Partitions whose task failed with the original error, and partitions whose task
         passed, in the stage of the failed job that read the layout's `tasks` partitions."""
         assert self._sc is not None
-        jsc = self._sc._jsc.sc()
-        # Task results reach the status store through the listener bus, asynchronously.
-        jsc.listenerBus().waitUntilEmpty()
+        store = status_store(self._sc)
         tracker = self._sc.statusTracker()
-        store = jsc.statusStore()
-        for job_id in jsc.statusTracker().getJobIdsForTag(tag):
+        for job_id in jobs_with_tag(self._sc, tag):
             job = tracker.getJobInfo(job_id)
             if job is None or job.status != "FAILED":
                 continue
@@ -486,7 +486,7 @@ class Localizer:
                 stage = tracker.getStageInfo(stage_id)
                 if stage is None:
                     continue
-                results = _task_list(store, stage_id, stage.currentAttemptId)
+                results = stage_tasks(store, stage_id, stage.currentAttemptId)
                 failed = {
                     index
                     for index, status, error in results
@@ -512,18 +512,6 @@ def _without_key(row: Row) -> Row:
     return Row(*(name for name, _ in kept))(*(value for _, value in kept))
 
 
-def _task_list(store: object, stage_id: int, attempt: int) -> list[tuple[int, str, str | None]]:
-    seq = store.taskList(stage_id, attempt, 1 << 30)  # type: ignore[attr-defined]
-    tasks = []
-    it = seq.iterator()
-    while it.hasNext():
-        task = it.next()
-        message = task.errorMessage()
-        error = message.get() if message.isDefined() else None
-        tasks.append((task.index(), task.status(), error))
-    return tasks
-
-
 def _partitions(df: DataFrame) -> int:
     jdf = getattr(df, "_jdf", None)
     if jdf is not None:
@@ -531,7 +519,7 @@ def _partitions(df: DataFrame) -> int:
     return 1
 
 
-def _classic_context(spark: SparkSession) -> object | None:
+def _classic_context(spark: SparkSession) -> SparkContext | None:
     """The SparkContext of a classic session; None over Spark Connect (no task results)."""
     try:
         sc = spark.sparkContext

@@ -1,34 +1,38 @@
-"""The ladder as a terminal table and as the JSON report (`--dcs-report`). Spark-free."""
+"""Tables in plain text, aligned by one renderer (`text_table`): the ladder of the terminal
+summary, the offending rows of a failure, the rows two frames differ in. Spark-free."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from pytest_dcs.samplestore import atomic_write
 
-REPORT_VERSION = 1
-
-
-def build_report(
-    tests: Sequence[Mapping[str, Any]],
+def text_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
     *,
-    sessions: Mapping[str, Mapping[str, int]] | None = None,
-    deselected: int = 0,
-) -> dict[str, Any]:
-    """The JSON document: `{"version": 1, "tests": [...]}` plus run-level facts."""
-    return {
-        "version": REPORT_VERSION,
-        "tests": [dict(t) for t in tests],
-        "sessions": {k: dict(v) for k, v in (sessions or {}).items()},
-        "deselected_rungs": deselected,
-    }
+    right: Collection[int] = (),
+    separator: str = "  ",
+    rule: str | None = None,
+    indent: str = "",
+) -> list[str]:
+    """`header` and `rows` as lines with aligned columns: the columns in `right` (indexes)
+    right-aligned, the others left; `rule` (the separator of dashes, e.g. `-+-`) draws a line
+    under the header. Trailing spaces are cut."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
 
+    def line(cells: Sequence[str]) -> str:
+        padded = (
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        return (indent + separator.join(padded)).rstrip()
 
-def write_report(path: Path, document: Mapping[str, Any]) -> None:
-    atomic_write(path, json.dumps(document, indent=2, default=str) + "\n")
+    lines = [line(header)]
+    if rule is not None:
+        lines.append(indent + rule.join("-" * width for width in widths))
+    lines.extend(line(row) for row in rows)
+    return lines
 
 
 def _seconds(value: float | None) -> str:
@@ -70,12 +74,4 @@ def ladder_table(tests: Sequence[Mapping[str, Any]]) -> list[str]:
                     _note(rung),
                 )
             )
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    right = {3, 4, 5, 6}
-    return [
-        "  ".join(
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ).rstrip()
-        for row in lines
-    ]
+    return text_table(lines[0], lines[1:], right={3, 4, 5, 6})

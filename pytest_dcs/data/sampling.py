@@ -129,7 +129,7 @@ def _sizes(spark: SparkSession, uris: Sequence[str]) -> list[int]:
             sizes.append(os.path.getsize(unquote(parsed.path)))
             continue
         if jvm_fs is None:
-            jvm = spark._jvm  # type: ignore[attr-defined]
+            jvm: Any = spark._jvm  # type: ignore[attr-defined]
             hadoop_conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
             jvm_fs = (jvm, hadoop_conf)
         jvm, hadoop_conf = jvm_fs
@@ -563,8 +563,9 @@ def choose_keys(
     for hit in found.hits:
         if len(entries) >= size:
             break
-        if hit.key_hash in candidates and hit.key_hash not in entries:
-            entries[hit.key_hash] = KeyEntry(candidates[hit.key_hash][0], hit.key_hash, hit.reason)
+        key_hash = hit.key_hash
+        if key_hash is not None and key_hash in candidates and key_hash not in entries:
+            entries[key_hash] = KeyEntry(candidates[key_hash][0], key_hash, hit.reason)
     for key_hash in sorted(candidates):
         if len(entries) >= size:
             break

@@ -20,20 +20,16 @@ import signal
 import sys
 import sysconfig
 import threading
-import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pytest_dcs.failures import SIGNATURES_BY_NAME, Failure, Frame
+from pytest_dcs.spark.jobs import JobScope
 
 if TYPE_CHECKING:
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
-
-    from pytest_dcs.engines import SessionState
+    from pytest_dcs.spark.config import SessionState
 
 # Cancelled jobs fail on the driver within a fraction of a second; a body that has not
 # returned after this long is busy in Python, not waiting for Spark.
@@ -46,7 +42,6 @@ SETTLE_SECONDS = 10.0
 INTERRUPT_SIGNAL: int | None = (
     getattr(signal, "SIGUSR2", None) if hasattr(signal, "pthread_kill") else None
 )
-_INTERRUPT_ON_CANCEL = "spark.job.interruptOnCancel"
 
 
 class RungTimeout(Exception):
@@ -58,137 +53,6 @@ class RungTimeout(Exception):
 
     def __init__(self, message: str = "the rung ran past its timeout and was interrupted") -> None:
         super().__init__(message)
-
-
-# -- the jobs of one body -------------------------------------------------------------------
-
-
-class JobScope(Protocol):
-    """Marks the jobs the current thread starts, and cancels them from any thread."""
-
-    def enter(self) -> None: ...
-
-    def cancel(self) -> None: ...
-
-    def settle(self, seconds: float) -> None:
-        """Wait, at most `seconds`, until no cancelled task is running any more."""
-
-    def leave(self) -> None: ...
-
-    def task_seconds(self) -> float | None:
-        """Executor time spent in the tagged jobs, when the engine tells it."""
-
-
-class ContextJobs:
-    """A job tag on a classic SparkContext, with interrupt-on-cancel while it is set."""
-
-    def __init__(self, sc: SparkContext, tag: str) -> None:
-        self._sc = sc
-        self._tag = tag
-        self._interrupt: str | None = None
-
-    def enter(self) -> None:
-        self._interrupt = self._sc.getLocalProperty(_INTERRUPT_ON_CANCEL)
-        self._sc.addJobTag(self._tag)
-        self._sc.setInterruptOnCancel(True)
-
-    def cancel(self) -> None:
-        self._sc.cancelJobsWithTag(self._tag)
-
-    def settle(self, seconds: float) -> None:
-        # One test runs at a time, so any task still running is one of the cancelled ones.
-        tracker = self._sc._jsc.sc().statusTracker()
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if not any(info.numRunningTasks() for info in tracker.getExecutorInfos()):
-                return
-            time.sleep(0.1)
-
-    def leave(self) -> None:
-        self._sc.removeJobTag(self._tag)
-        self._sc.setLocalProperty(_INTERRUPT_ON_CANCEL, self._interrupt)  # type: ignore[arg-type]
-
-    def task_seconds(self) -> float | None:
-        """Executor run time summed over every stage of the jobs that carried the tag."""
-        sc = self._sc
-        jsc = sc._jsc.sc()  # type: ignore[union-attr]
-        jsc.listenerBus().waitUntilEmpty()  # stage metrics arrive through the listener bus
-        store = jsc.statusStore()
-        jvm, gateway = sc._jvm, sc._gateway  # type: ignore[attr-defined]
-        millis = 0
-        seen: set[int] = set()
-        for job_id in jsc.statusTracker().getJobIdsForTag(self._tag):
-            job = sc.statusTracker().getJobInfo(job_id)
-            for stage_id in job.stageIds if job is not None else ():
-                if stage_id in seen:
-                    continue
-                seen.add(stage_id)
-                try:
-                    attempts = store.stageData(
-                        stage_id,
-                        False,
-                        jvm.java.util.ArrayList(),
-                        False,
-                        gateway.new_array(jvm.double, 0),
-                    )
-                except Exception:  # a skipped stage was never run
-                    continue
-                it = attempts.iterator()
-                while it.hasNext():
-                    millis += int(it.next().executorRunTime())
-        return millis / 1000.0
-
-
-class ConnectJobs:
-    """An operation tag on a Spark Connect session; the server interrupts what carries it."""
-
-    def __init__(self, spark: SparkSession, tag: str) -> None:
-        self._spark = spark
-        self._tag = tag
-
-    def enter(self) -> None:
-        self._spark.addTag(self._tag)
-
-    def cancel(self) -> None:
-        self._spark.interruptTag(self._tag)
-
-    def settle(self, seconds: float) -> None:
-        """The server tracks its tasks; a client cannot see them end."""
-
-    def leave(self) -> None:
-        self._spark.removeTag(self._tag)
-
-    def task_seconds(self) -> float | None:
-        """Task metrics stay on the server."""
-        return None
-
-
-def job_tag(nodeid: str) -> str:
-    """A Spark job tag naming the test item (tags cannot contain commas)."""
-    return "pytest-dcs:" + nodeid.replace(",", ";")
-
-
-def job_scope(spark: SparkSession | None, tag: str) -> JobScope | None:
-    """The way to tag and cancel `spark`'s jobs; None without a session."""
-    if spark is None:
-        return None
-    sc = getattr(spark, "_sc", None)
-    return ConnectJobs(spark, tag) if sc is None else ContextJobs(sc, tag)
-
-
-@contextlib.contextmanager
-def tagged(jobs: JobScope | None) -> Iterator[None]:
-    """Tag the jobs the body starts, without a timeout (the watchdog does it with one)."""
-    if jobs is None:
-        yield
-        return
-    with contextlib.suppress(Exception):  # a dead JVM: the body will say so itself
-        jobs.enter()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            jobs.leave()
 
 
 # -- the watchdog ---------------------------------------------------------------------------
@@ -324,7 +188,9 @@ def _not_users() -> tuple[str, ...]:
     import pytest
 
     paths = sysconfig.get_paths()
-    folders = {paths["stdlib"], paths["platstdlib"], os.path.dirname(__file__)}
+    # The whole plugin package, not only run/: its hooks wrap the body too.
+    plugin = os.path.dirname(os.path.dirname(__file__))
+    folders = {paths["stdlib"], paths["platstdlib"], plugin}
     for module in (pluggy, pytest, sys.modules["_pytest"]):
         folders.add(os.path.dirname(module.__file__ or ""))
     return tuple(os.path.join(os.path.realpath(f), "") for f in folders if f)

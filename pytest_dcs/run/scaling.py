@@ -167,8 +167,21 @@ def first_rung_floor(point: Point, fraction: float, overhead: float) -> float | 
     return overhead + (net - floor) / fraction
 
 
-def fit(points: Sequence[Point], overhead: float) -> float | None:
-    """Least-squares exponent over all fraction points (for the plot and the summary)."""
+@dataclass(frozen=True)
+class PowerLaw:
+    """t = overhead + coefficient * rows ** exponent, the growing part fitted on log-log."""
+
+    exponent: float
+    coefficient: float
+    overhead: float = 0.0
+
+    def seconds(self, rows: float) -> float:
+        return self.overhead + self.coefficient * rows**self.exponent
+
+
+def fit_law(points: Sequence[Point], overhead: float) -> PowerLaw | None:
+    """Least squares of log(net seconds) on log(rows) over all fraction points, the exponent
+    never below 0 (as `exponent`); None without two distinct row counts."""
     usable = [p for p in points if p.rows > 0]
     if len({p.rows for p in usable}) < 2:
         return None
@@ -176,7 +189,14 @@ def fit(points: Sequence[Point], overhead: float) -> float | None:
     ys = [math.log(net_seconds(p.seconds, overhead)) for p in usable]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs)
-    return max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var)
+    k = max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var)
+    return PowerLaw(k, math.exp(my - k * mx), overhead)
+
+
+def fit(points: Sequence[Point], overhead: float) -> float | None:
+    """The exponent of `fit_law` (for the summary)."""
+    law = fit_law(points, overhead)
+    return law.exponent if law is not None else None
 
 
 def judge(

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from pytest_dcs.data.sampling import hash_columns
 from pytest_dcs.failures import message_shape
-from pytest_dcs.sampling import hash_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

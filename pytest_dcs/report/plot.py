@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dcs.scaling import net_seconds
+from pytest_dcs.run import scaling
+from pytest_dcs.run.scaling import PowerLaw
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -51,19 +52,6 @@ class Point:
     seconds: float
     fraction: float | None
     failure_kind: str | None
-
-
-@dataclass(frozen=True)
-class PowerLaw:
-    """t = overhead + coefficient * rows ** exponent: the growing part fitted by least squares
-    on log-log, after the fixed overhead, as `pytest_dcs.scaling` judges it."""
-
-    exponent: float
-    coefficient: float
-    overhead: float = 0.0
-
-    def seconds(self, rows: float) -> float:
-        return self.overhead + self.coefficient * rows**self.exponent
 
 
 def draw_ladder_plot(tests: Sequence[Mapping[str, Any]], path: Path | str) -> None:
@@ -127,25 +115,6 @@ def points_of(test: Mapping[str, Any]) -> list[Point]:
     return points
 
 
-def fit_power_law(points: Sequence[tuple[float, float]], overhead: float = 0.0) -> PowerLaw | None:
-    """Least squares of log(seconds - overhead) on log(rows), the net seconds kept above the
-    noise floor as `scaling.net_seconds` does; None without two distinct row counts."""
-    logs = [
-        (math.log(r), math.log(net_seconds(s, overhead)) if overhead else math.log(s))
-        for r, s in points
-        if r > 0 and s > 0
-    ]
-    if len({x for x, _ in logs}) < 2:
-        return None
-    mean_x = sum(x for x, _ in logs) / len(logs)
-    mean_y = sum(y for _, y in logs) / len(logs)
-    spread = sum((x - mean_x) ** 2 for x, _ in logs)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in logs) / spread
-    return PowerLaw(
-        exponent=slope, coefficient=math.exp(mean_y - slope * mean_x), overhead=overhead
-    )
-
-
 def _kind(rung: Mapping[str, Any]) -> str:
     if rung.get("fraction") is not None:
         return "fraction"
@@ -181,7 +150,8 @@ def _overhead(test: Mapping[str, Any]) -> float:
 
 def _draw_test(axes: Axes, test: Mapping[str, Any]) -> None:
     points = points_of(test)
-    fit = fit_power_law([(p.rows, p.seconds) for p in _fitted(points)], _overhead(test))
+    fitted = [scaling.Point(p.rung, p.rows, p.seconds) for p in _fitted(points)]
+    fit = scaling.fit_law(fitted, _overhead(test))
     reported = _reported_exponent(test)
     title = _short(str(test.get("nodeid", "?")))
     exponents = []
@@ -223,7 +193,7 @@ def _draw_test(axes: Axes, test: Mapping[str, Any]) -> None:
         )
         for point in failed:
             axes.annotate(
-                point.failure_kind,
+                point.failure_kind or "",
                 (point.rows, point.seconds),
                 textcoords="offset points",
                 xytext=(4, -12),

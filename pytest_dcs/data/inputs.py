@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dcs import sampling
-from pytest_dcs.masking import Masker
+from pytest_dcs.data import sampling
+from pytest_dcs.data.masking import Masker
+from pytest_dcs.data.samplestore import Sample, SampleError, SampleStore
+from pytest_dcs.data.sources import SourceSpec
 from pytest_dcs.rungs import RungSpec
-from pytest_dcs.samplestore import Sample, SampleError, SampleStore
-from pytest_dcs.sources import SourceSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -52,7 +52,7 @@ class SourceSpec:
         if self.format == "table":
             return spark.table(self.location)
         if self.format == "synthetic":
-            from pytest_dcs.synthetic import from_source_text, generate
+            from pytest_dcs.data.synthetic import from_source_text, generate
 
             return generate(spark, from_source_text(self.location, base=self.base))
         reader = spark.read
@@ -97,7 +97,7 @@ def parse_source_lines(lines: Iterable[str], rootpath: Path, origin: str) -> dic
 
 
 def _check_synthetic(target: str, rootpath: Path, where: str) -> None:
-    from pytest_dcs.synthetic import SyntheticError, from_source_text
+    from pytest_dcs.data.synthetic import SyntheticError, from_source_text
 
     try:
         from_source_text(target, base=rootpath)

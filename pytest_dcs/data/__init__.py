@@ -1,0 +1,1 @@
+"""The data a rung reads: sources, samples and fractions, masking, captured rows."""

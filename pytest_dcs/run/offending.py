@@ -1,0 +1,128 @@
+"""When a body fails: say so if the kept sample is stale, and find the rows it fails on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import pytest
+
+from pytest_dcs.data.capture import rows_sink
+from pytest_dcs.failures import DcsFailure, classify, error_identity
+from pytest_dcs.run.rerun import call_body
+from pytest_dcs.run.state import Localized, RungState
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, Row, SparkSession
+
+    from pytest_dcs.data.inputs import Inputs
+    from pytest_dcs.data.masking import Masker
+    from pytest_dcs.rung import Rung
+
+Outcome = Literal["same", "passed", "other"]
+
+NOT_REPLAYED = (
+    "; not captured: masked by dcs_mask, the rows no longer fail, so `local` could not replay "
+    "the failure"
+)
+
+
+def check_sample_schema(state: RungState, rung: Rung, inputs: Inputs, exc: Exception) -> None:
+    """When code meets columns it does not expect on the tiny sample, say so if the sample
+    was taken before the source's schema changed: the fix is a refresh, not the code."""
+    __tracebackhide__ = True
+    source = state.spec.source
+    if source is None or state.rung_spec.kind == "fraction" or isinstance(exc, DcsFailure):
+        return
+    if classify(exc).signature != "analysis_error":
+        return
+    stale = inputs.stale(source, rung.spark, state.rung_spec, state.spec.sample_key)
+    if stale is not None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DcsFailure(
+            "data",
+            stale,
+            advice=(
+                "take the sample again with pytest --dcs-refresh-samples, review the new "
+                "file and commit it; rows captured earlier keep being replayed"
+            ),
+            details=f"the body failed on the kept sample with: {first}",
+        ) from exc
+
+
+def localize(
+    item: pytest.Function,
+    state: RungState,
+    rung: Rung,
+    exc: Exception,
+    *,
+    budget: float,
+    inputs: Callable[[], Inputs],
+    masker: Masker,
+) -> Localized | None:
+    """Re-run a body that failed on data on subsets of its input to find the offending rows,
+    within `budget` seconds; None when the failure is not one rows can explain."""
+    from pytest_dcs.run.localize import Localizer
+
+    source = rung.input
+    limit = state.spec.capture
+    if source is None or isinstance(exc, DcsFailure) or not limit or budget <= 0:
+        return None
+    failure = classify(exc)
+    if failure.kind != "data" or failure.signature == "analysis_error":
+        return None  # an unresolved column fails every subset of rows the same way
+    identity = error_identity(exc)
+
+    def reproduce(subset: DataFrame) -> Outcome:
+        with rung.replaced(subset):
+            try:
+                call_body(item, subset)
+            except Exception as again:
+                # The re-run's own error: it is raised while `exc` is handled, so `exc` is
+                # its context, which must not make a different error look the same.
+                same = not isinstance(again, DcsFailure) and error_identity(again) == identity
+                return "same" if same else "other"
+        return "passed"
+
+    found = Localizer(
+        rung.spark,
+        source,
+        reproduce,
+        limit=limit,
+        budget=budget,
+        identity=identity,
+        message=identity.message,
+    ).run()
+    record: dict[str, Any] = found.to_json(budget)
+    record["story"] = found.describe(budget)
+    records: list[dict[str, Any]] = []
+    captured_to = None
+    if found.rows:
+        replays = _replays(state, masker, rung.spark, source, found.rows, reproduce)
+        sink = rows_sink(state, inputs, masker, capture=replays)
+        records, captured_to, _ = sink(source, found.rows, failure.summary, None)
+        if not replays:
+            record["story"] += NOT_REPLAYED
+    return Localized(records, captured_to, record)
+
+
+def _replays(
+    state: RungState,
+    masker: Masker,
+    spark: SparkSession,
+    source: DataFrame,
+    rows: Sequence[Row],
+    reproduce: Callable[[DataFrame], Outcome],
+) -> bool:
+    """Whether rows found at a fraction rung still fail the same way as `local` will replay
+    them: with the `dcs_mask` columns masked (rows below are masked already)."""
+    if state.rung_spec.kind != "fraction" or not masker:
+        return True
+    originals = [tuple(r) for r in rows]
+    masked = masker.rows(originals, source.schema)
+    if masked == originals:
+        return True
+    try:
+        return reproduce(spark.createDataFrame(masked, source.schema)) == "same"
+    except Exception:  # the session may have gone: capture as before
+        return True

@@ -1,0 +1,1 @@
+"""Spark itself: the engines and their sessions, shipping code to executors, job tags."""

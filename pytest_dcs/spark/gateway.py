@@ -1,0 +1,139 @@
+"""The gateway JVM: launching it for this machine, whether a session is alive, shutting it down."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_dcs.spark.config import SessionState, jvm_environment
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+_DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
+
+
+def _jvm_level(key: str) -> bool:
+    return key.startswith(("spark.driver.", "spark.jars")) and key not in (
+        "spark.driver.host",
+        "spark.driver.bindAddress",
+    )
+
+
+def launch_jvm(conf: Mapping[str, str]) -> tuple[bool, Path | None]:
+    """Start the gateway JVM with JVM-level options only: whether it was started (not if one is
+    up already), and the JVM's own temporary folder.
+
+    spark-submit turns the first session's conf into JVM system properties, which every later
+    SparkConf inherits: the local engine's PYTHONPATH would reach the cluster engine's executors.
+
+    The JVM gets a temporary folder of its own (`java.io.tmpdir`), where Spark keeps its
+    `blockmgr-*` and `spark-*` folders, and a local-cluster's executors theirs, unless
+    `spark.local.dir` says otherwise: a JVM killed with SIGKILL runs no shutdown hook to delete
+    them, and this folder tells which of the machine's are its. A `java.io.tmpdir` of the
+    user's own in `spark.driver.extraJavaOptions` is left alone (and so is the folder).
+    """
+    from pyspark import SparkConf, SparkContext
+
+    if SparkContext._gateway is not None:
+        return False, None
+    jvm_conf = SparkConf(loadDefaults=False)
+    for key, value in conf.items():
+        if _jvm_level(key):
+            jvm_conf.set(key, value)
+    options = jvm_conf.get(_DRIVER_OPTIONS) or ""
+    tmp = None
+    if "-Djava.io.tmpdir=" not in options:
+        tmp = Path(tempfile.mkdtemp(prefix="pytest-dcs-jvm-"))
+        jvm_conf.set(_DRIVER_OPTIONS, f"{options} -Djava.io.tmpdir={tmp}".strip())
+    try:
+        with jvm_environment(conf):
+            SparkContext._ensure_initialized(conf=jvm_conf)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True, tmp
+
+
+def session_state(session: SparkSession) -> SessionState:
+    """Whether `session` can still run jobs; asks the JVM, and so costs one Py4J call."""
+    sc = getattr(session, "_sc", None)
+    if sc is None:  # Spark Connect: only the client side can be judged from here
+        return "stopped" if getattr(session, "is_stopped", False) else "live"
+    if _gateway_exited():
+        return "jvm_gone"
+    if sc._jsc is None:
+        return "stopped"
+    try:
+        return "stopped" if sc._jsc.sc().isStopped() else "live"
+    except Exception:  # Py4J cannot reach the JVM
+        return "jvm_gone"
+
+
+def _gateway_exited() -> bool:
+    """True when the gateway JVM this process launched has exited."""
+    if "pyspark" not in sys.modules:
+        return False
+    from pyspark import SparkContext
+
+    proc = getattr(SparkContext._gateway, "proc", None)
+    return proc is not None and proc.poll() is not None
+
+
+def forget_dead_gateway() -> bool:
+    """Drop PySpark's process-wide handles to a gateway JVM that died; True if it had.
+
+    PySpark keeps them in class attributes and would hand the dead gateway to every later
+    SparkContext; without them the next session launches a new JVM.
+    """
+    if not _gateway_exited():
+        return False
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession, SQLContext
+
+    with contextlib.suppress(Exception):
+        SparkContext._gateway.shutdown()  # type: ignore[union-attr]  # closes its sockets
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    SQLContext._instantiatedContext = None
+    return True
+
+
+def shutdown_gateway(timeout: float = 10.0) -> None:
+    """End the Py4J gateway JVM this process launched (and with it any local-cluster workers)."""
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    proc: subprocess.Popen[bytes] | None = getattr(gateway, "proc", None)
+    with contextlib.suppress(Exception):
+        gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if proc is None:
+        return
+    with contextlib.suppress(Exception):
+        if proc.stdin:
+            proc.stdin.close()  # the gateway server exits when its stdin closes
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,1 @@
+"""The ladder under pytest-xdist: rung-major scheduling and what workers share."""
