@@ -190,7 +190,8 @@ def _column_name(arg: object) -> str | None:
 
 @contextlib.contextmanager
 def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
-    """While the body runs inside: plain Python UDFs record failing calls instead of raising.
+    """While the body runs inside: plain Python UDFs record failing calls instead of raising,
+    up to `MAX_RECORDS` per task (beyond, they raise again: the re-run fails as the body did).
 
     Yields None (nothing is recorded) over Spark Connect, or when PySpark's UDF class cannot
     be patched. The returned `FailingCalls` is filled when the block ends.
@@ -226,11 +227,18 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         site = len(found.columns)
         found.columns.append(tuple(_column_name(a) for a in args))
         func = self.func
+        # Failing calls so far in this task: the function is unpickled afresh for each task.
+        failed = [0]
 
         def calling(*values: Any) -> Any:
             try:
                 return func(*values)
             except Exception as exc:
+                failed[0] += 1
+                if failed[0] > MAX_RECORDS:
+                    # A UDF failing on so many rows fails on most: end the re-run as the rung
+                    # ended, instead of reading all of the input to record nothing more.
+                    raise
                 kind = type(exc)
                 # Named as a traceback names it, so it compares with the worker's error line.
                 name = kind.__qualname__
