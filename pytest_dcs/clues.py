@@ -7,8 +7,10 @@ turned into a Column condition over the input, so that one filter gives the cand
   cast`, `id 1234 is reserved`): rows holding one of them in a column of a fitting type.
 - **Failing UDF arguments**: the body is run once more with every plain Python UDF it calls
   wrapped, so that a call that raises records its arguments (through an accumulator) and
-  returns null instead of failing the job. A UDF called on input columns by name gives a
-  condition matching exactly the rows with the recorded arguments. Accumulators need a classic
+  returns null instead of failing the job (up to `MAX_RECORDS` failing calls per task; beyond,
+  the call raises again and the re-run fails as the rung did, instead of reading every row of
+  an input a UDF fails on everywhere). A UDF called on input columns by name gives a condition
+  matching exactly the rows with the recorded arguments. Accumulators need a classic
   SparkContext; over Spark Connect this clue is not read.
 
 - **Column extremes**: the row at each column's min and max (one aggregate over the input),

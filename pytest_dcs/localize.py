@@ -3,30 +3,33 @@
 When a body raises because of code that ran on executors, the error does not say which rows did
 it. The body is run again on subsets of its input (`scaled`) until single rows are left:
 
-0. **Any row?** The body is run on two ordinary rows, each alone. When both fail the same way,
-   the error is not about particular rows, and the search says so instead of blaming some.
-1. **Clues** (see `pytest_dcs.clues`): the arguments of the UDF calls that raised, recorded in
-   one re-run on the whole input, and the values the error message quotes, each turned into one
-   Column filter. The search below runs on those candidates first. When the recording re-run
-   passed with every failing call recorded, the candidates are all there is to find.
-2. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
+0. **Failing UDF calls** (see `pytest_dcs.clues`): one re-run on the whole input with the
+   body's Python UDFs recording the arguments of the calls that raise, skipped when the error is
+   one of Spark's own (an error class no UDF raises).
+1. **Any row?** Unless that re-run passed with few failing calls, the body is run on two
+   ordinary rows, each alone. When both fail the same way, the error is not about particular
+   rows, and the search says so instead of blaming some.
+2. **Clues**: the recorded arguments and the values the error message quotes, each turned into
+   one Column filter. The search below runs on those candidates first. When the recording
+   re-run passed with every failing call recorded, the candidates are all there is to find.
+3. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
    variance code most often forgets. One Column filter finds them; if the body fails on them
    alone, the search continues among them only. Otherwise, when no clue found rows, the rows at
    each column's min and max (one aggregate) are searched before the rest.
-3. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key,
-   sorted within partitions so that a key range reads few cached batches. A re-run gets the union
-   of one child DataFrame per key range: task `i` reads range `i // partitions`. The failed job's
-   task list then says which ranges failed (split further, down to single rows), which passed
-   (dropped) and which never ran (kept for the next re-run). A re-run narrows many ranges at once
-   instead of halving one.
-4. **Bisection**, the general fallback: where task results cannot be read (Spark Connect) or
-   the failing stage's tasks are not the ranges (the body shuffles before it fails), ranges are
-   halved and each half is run on its own.
+4. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key
+   and laid out in partitions. The failed job's task list then says which partitions failed
+   (split further, down to single rows), which passed (dropped) and which never ran (kept for
+   the next re-run). A re-run narrows many partitions at once instead of halving one.
+5. **Bisection**, the general fallback: where task results cannot be read (Spark Connect) or
+   the failing stage's tasks are not the partitions (the body shuffles before it fails), ranges
+   are halved and each half is run on its own.
 
 "The same" failure is an `ErrorIdentity`: the re-run's own exception type and message shape,
 never the error it was raised while handling. A row is reported only when it failed that way on
-its own: a task that read that row alone failed so, or a re-run of the body on it alone did
-(every row a clue points at is re-run alone before it is kept).
+its own: a task that read that row alone failed so, or a re-run of the body on it alone did.
+Rows a clue points at are checked together (`Localizer._verify`): laid out one per partition,
+each task reads one row; the first failed task ends the job, so a re-run decides the rows whose
+tasks ran, and the others go into the next one.
 
 Every job of the search is tagged, and a timer cancels them when the time budget runs out.
 """
