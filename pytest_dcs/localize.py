@@ -237,8 +237,12 @@ class Localizer:
             self.result.note = "the budget ran out"
         except Exception as exc:  # the search is a help: its own failure must not hide the body's
             self.result.complete = False
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            self.result.note = f"the search stopped on {type(exc).__name__}: {first}"
+            if time.monotonic() >= self._deadline:
+                # A job of the search itself (a filter, a count) cancelled at the deadline.
+                self.result.note = "the budget ran out"
+            else:
+                first = (str(exc).strip().splitlines() or [""])[0][:200]
+                self.result.note = f"the search stopped on {type(exc).__name__}: {first}"
         finally:
             self.result.rows = self._rows()
             self.result.method = ", then ".join(dict.fromkeys(self._methods))
