@@ -111,8 +111,9 @@ def run(project: Path, *args: str) -> dict[str, Any]:
     return document
 
 
-def rows_of(document: dict[str, Any], bad: int) -> list[list[str]]:
-    table = []
+def rows_of(document: dict[str, Any], bad: int) -> tuple[list[list[str]], list[str]]:
+    """The table's rows, and per test a line of where the search's time went."""
+    table, steps = [], []
     for test in document["tests"]:
         rung = next((r for r in test["rungs"] if r["rung"] == "100pct"), None)
         if rung is None or rung["outcome"] != "failed" or rung["seconds"] is None:
@@ -134,7 +135,13 @@ def rows_of(document: dict[str, Any], bad: int) -> list[list[str]]:
                 found.get("method") or found.get("note") or "-",
             ]
         )
-    return table
+        shares = [
+            f"{name} {step['seconds']:.2f} s/{step['runs']}"
+            for name, step in (found.get("steps") or {}).items()
+            if step["seconds"] >= 0.005 or step["runs"]
+        ]
+        steps.append(f"  {table[-1][0]}: " + (", ".join(shares) or "-"))
+    return table, steps
 
 
 def main() -> None:
@@ -142,6 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--bad", type=int, default=10)
+    parser.add_argument(
+        "--default-only", action="store_true", help="skip the run with a budget of 600 s"
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dcs-bench-localize-") as tmp:
         project = Path(tmp)
@@ -169,17 +179,21 @@ def main() -> None:
             "budget s",
             "method",
         ]
-        for label, args in (
-            ("default budget", ()),
-            ("budget 600 s", ("-o", "dcs_localize_budget=600")),
-        ):
+        runs: list[tuple[str, tuple[str, ...]]] = [("default budget", ())]
+        if not options.default_only:
+            runs.append(("budget 600 s", ("-o", "dcs_localize_budget=600")))
+        for label, args in runs:
             # Forget the rows the previous run captured, or the local rung replays them.
             document = run(project, "--dcs-forget-captured", *args)
-            print(f"\n{label}")
-            table = [header, *rows_of(document, options.bad)]
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"\n{label} (load average after the run: {load}; 2 cores, shared)")
+            rows, steps = rows_of(document, options.bad)
+            table = [header, *rows]
             widths = [max(len(row[i]) for row in table) for i in range(len(header))]
             for row in table:
                 print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+            print("seconds/re-runs per step of the search:")
+            print("\n".join(steps))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ turned into a Column condition over the input, so that one filter gives the cand
   cast`, `id 1234 is reserved`): rows holding one of them in a column of a fitting type.
 - **Failing UDF arguments**: the body is run once more with every plain Python UDF it calls
   wrapped, so that a call that raises records its arguments (through an accumulator) and
-  returns null instead of failing the job. A UDF called on input columns by name gives a
-  condition matching exactly the rows with the recorded arguments. Accumulators need a classic
+  returns null instead of failing the job (up to `MAX_RECORDS` failing calls per task; beyond,
+  the call raises again and the re-run fails as the rung did, instead of reading every row of
+  an input a UDF fails on everywhere). A UDF called on input columns by name gives a condition
+  matching exactly the rows with the recorded arguments. Accumulators need a classic
   SparkContext; over Spark Connect this clue is not read.
 
 - **Column extremes**: the row at each column's min and max (one aggregate over the input),
@@ -190,7 +192,8 @@ def _column_name(arg: object) -> str | None:
 
 @contextlib.contextmanager
 def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
-    """While the body runs inside: plain Python UDFs record failing calls instead of raising.
+    """While the body runs inside: plain Python UDFs record failing calls instead of raising,
+    up to `MAX_RECORDS` per task (beyond, they raise again: the re-run fails as the body did).
 
     Yields None (nothing is recorded) over Spark Connect, or when PySpark's UDF class cannot
     be patched. The returned `FailingCalls` is filled when the block ends.
@@ -226,11 +229,18 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         site = len(found.columns)
         found.columns.append(tuple(_column_name(a) for a in args))
         func = self.func
+        # Failing calls so far in this task: the function is unpickled afresh for each task.
+        failed = [0]
 
         def calling(*values: Any) -> Any:
             try:
                 return func(*values)
             except Exception as exc:
+                failed[0] += 1
+                if failed[0] > MAX_RECORDS:
+                    # A UDF failing on so many rows fails on most: end the re-run as the rung
+                    # ended, instead of reading all of the input to record nothing more.
+                    raise
                 kind = type(exc)
                 # Named as a traceback names it, so it compares with the worker's error line.
                 name = kind.__qualname__

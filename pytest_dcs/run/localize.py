@@ -3,30 +3,33 @@
 When a body raises because of code that ran on executors, the error does not say which rows did
 it. The body is run again on subsets of its input (`scaled`) until single rows are left:
 
-0. **Any row?** The body is run on two ordinary rows, each alone. When both fail the same way,
-   the error is not about particular rows, and the search says so instead of blaming some.
-1. **Clues** (see `pytest_dcs.run.clues`): the arguments of the UDF calls that raised, recorded in
-   one re-run on the whole input, and the values the error message quotes, each turned into one
-   Column filter. The search below runs on those candidates first. When the recording re-run
-   passed with every failing call recorded, the candidates are all there is to find.
-2. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
+0. **Failing UDF calls** (see `pytest_dcs.run.clues`): one re-run on the whole input with the
+   body's Python UDFs recording the arguments of the calls that raise, skipped when the error is
+   one of Spark's own (an error class no UDF raises).
+1. **Any row?** Unless that re-run passed with few failing calls, the body is run on two
+   ordinary rows, each alone. When both fail the same way, the error is not about particular
+   rows, and the search says so instead of blaming some.
+2. **Clues**: the recorded arguments and the values the error message quotes, each turned into
+   one Column filter. The search below runs on those candidates first. When the recording
+   re-run passed with every failing call recorded, the candidates are all there is to find.
+3. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
    variance code most often forgets. One Column filter finds them; if the body fails on them
    alone, the search continues among them only. Otherwise, when no clue found rows, the rows at
    each column's min and max (one aggregate) are searched before the rest.
-3. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key,
-   sorted within partitions so that a key range reads few cached batches. A re-run gets the union
-   of one child DataFrame per key range: task `i` reads range `i // partitions`. The failed job's
-   task list then says which ranges failed (split further, down to single rows), which passed
-   (dropped) and which never ran (kept for the next re-run). A re-run narrows many ranges at once
-   instead of halving one.
-4. **Bisection**, the general fallback: where task results cannot be read (Spark Connect) or
-   the failing stage's tasks are not the ranges (the body shuffles before it fails), ranges are
-   halved and each half is run on its own.
+4. **Buckets, read from the failed tasks.** The search space is cached with a hashed row key
+   and laid out in partitions. The failed job's task list then says which partitions failed
+   (split further, down to single rows), which passed (dropped) and which never ran (kept for
+   the next re-run). A re-run narrows many partitions at once instead of halving one.
+5. **Bisection**, the general fallback: where task results cannot be read (Spark Connect) or
+   the failing stage's tasks are not the partitions (the body shuffles before it fails), ranges
+   are halved and each half is run on its own.
 
 "The same" failure is an `ErrorIdentity`: the re-run's own exception type and message shape,
 never the error it was raised while handling. A row is reported only when it failed that way on
-its own: a task that read that row alone failed so, or a re-run of the body on it alone did
-(every row a clue points at is re-run alone before it is kept).
+its own: a task that read that row alone failed so, or a re-run of the body on it alone did.
+Rows a clue points at are checked together (`Localizer._verify`): laid out one per partition,
+each task reads one row; the first failed task ends the job, so a re-run decides the rows whose
+tasks ran, and the others go into the next one.
 
 Every job of the search is tagged, and a timer cancels them when the time budget runs out.
 """
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
     from pytest_dcs.failures import ErrorIdentity
+    from pytest_dcs.run.clues import FailingCalls
 
 Outcome = Literal["same", "passed", "other"]
 #: Runs the test body with `scaled` replaced by the given DataFrame: "same" when it fails with the
@@ -101,6 +105,14 @@ class KeyRange:
 
 
 @dataclass
+class Step:
+    """The time and re-runs one step of a search took (summed when it recurs)."""
+
+    seconds: float = 0.0
+    runs: int = 0
+
+
+@dataclass
 class Localization:
     """What a search found, and what it cost."""
 
@@ -110,6 +122,8 @@ class Localization:
     method: str = ""
     complete: bool = False
     note: str = ""
+    steps: dict[str, Step] = field(default_factory=dict)
+    """Where the time went: seconds and re-runs per step of the search, in the order begun."""
 
     def to_json(self, budget: float) -> dict[str, object]:
         return {
@@ -120,6 +134,10 @@ class Localization:
             "method": self.method,
             "complete": self.complete,
             "note": self.note,
+            "steps": {
+                name: {"seconds": round(step.seconds, 3), "runs": step.runs}
+                for name, step in self.steps.items()
+            },
         }
 
     def describe(self, budget: float) -> str:
@@ -138,6 +156,19 @@ class OutOfTime(Exception):
 
 class TasksUnreadable(Exception):
     """A re-run's tasks cannot be mapped to key ranges: fall back to bisection."""
+
+
+@dataclass(frozen=True)
+class TaskResults:
+    """Task indexes of a failed re-run's stage that read the layout, by how each ended
+    (tasks killed when the job ended, or never started, are in none)."""
+
+    failed: set[int]
+    """Failed with the original error."""
+    clean: set[int]
+    """Passed."""
+    other: set[int]
+    """Failed with another error."""
 
 
 def suspect_condition(schema: StructType) -> Column | None:
@@ -190,22 +221,29 @@ class Localizer:
         self._found: dict[str, Row] = {}
         self._methods: list[str] = []
         self._sc = _classic_context(spark)
+        # Steps under way, innermost last, and when time was last charged to one.
+        self._steps: list[str] = []
+        self._charged = 0.0
 
     # -- the search -----------------------------------------------------------------------
 
     def run(self) -> Localization:
-        self._began = time.monotonic()
+        self._began = self._charged = time.monotonic()
         self._deadline = self._began + self.budget
         try:
-            with self._tagged(self._tag()):
+            with self._tagged(self._tag()), self._step("setup"):
                 self._run()
         except OutOfTime:
             self.result.complete = False
             self.result.note = "the budget ran out"
         except Exception as exc:  # the search is a help: its own failure must not hide the body's
             self.result.complete = False
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            self.result.note = f"the search stopped on {type(exc).__name__}: {first}"
+            if time.monotonic() >= self._deadline:
+                # A job of the search itself (a filter, a count) cancelled at the deadline.
+                self.result.note = "the budget ran out"
+            else:
+                first = (str(exc).strip().splitlines() or [""])[0][:200]
+                self.result.note = f"the search stopped on {type(exc).__name__}: {first}"
         finally:
             self.result.rows = self._rows()
             self.result.method = ", then ".join(dict.fromkeys(self._methods))
@@ -216,18 +254,22 @@ class Localizer:
         return self.result
 
     def _run(self) -> None:
-        if self._fails_on_any_row():
-            self._methods.append("two ordinary rows alone")
-            self.result.complete = True
-            self.result.note = (
-                "the body fails the same way on any row (each of two ordinary rows alone): "
-                "no particular rows are to blame"
-            )
-            return
-        rest, done = self._clues()
+        recorded, outcome = self._record()
+        if self._may_fail_on_any_row(recorded, outcome):
+            with self._step("any row"):
+                anything = self._fails_on_any_row()
+            if anything:
+                self._methods.append("two ordinary rows alone")
+                self.result.complete = True
+                self.result.note = (
+                    "the body fails the same way on any row (each of two ordinary rows "
+                    "alone): no particular rows are to blame"
+                )
+                return
+        rest, done = self._clues(recorded, outcome)
         if len(self._found) >= self.limit:
             return
-        if self._found and self._outcome(rest) != "same":
+        if self._found and self._rest_passes(rest):
             # The clues found rows and the rest passes without them: nothing else to find.
             self.result.complete = True
             done = True
@@ -235,9 +277,14 @@ class Localizer:
             space, rows, source = self._space(rest)
             if source:
                 self._methods.append(source)
-            self.result.complete = self._search(space, rows)
+            with self._step("search"):
+                self.result.complete = self._search(space, rows)
         if not self._found and not self.result.note:
             self.result.note = "no single row fails the same way alone"
+
+    def _rest_passes(self, rest: DataFrame) -> bool:
+        with self._step("rest"):
+            return self._outcome(rest) != "same"
 
     def _rows(self) -> list[Row]:
         return list(self._found.values())[: self.limit]
@@ -256,9 +303,38 @@ class Localizer:
         self._check_time()
         if len(picked) < 2:
             return False
-        return all(self._fails_alone(row) for row in picked)
+        return len(self._verify(picked, stop_on_pass=True)) == len(picked)
 
-    def _clues(self) -> tuple[DataFrame, bool]:
+    def _record(self) -> tuple[FailingCalls | None, Outcome | None]:
+        """Re-run the body on the whole input with its Python UDFs recording the calls that
+        raise; None when nothing can be recorded: over Spark Connect, or when the error is one
+        of Spark's own (an error class), which no Python UDF raises."""
+        from pytest_dcs.run import clues
+
+        if self.identity is not None and _is_error_class(self.identity.token):
+            return None, None
+        outcome: Outcome | None = None
+        with self._step("recording re-run"), clues.recording_udfs(self.spark) as recorded:
+            if recorded is not None:
+                outcome = self._outcome(self.df)
+        return recorded, outcome
+
+    def _may_fail_on_any_row(self, recorded: FailingCalls | None, outcome: Outcome | None) -> bool:
+        """Whether the body might fail on any row: unless the recording re-run passed with
+        every failing call recorded, and those calls are too few to hold half of the input's
+        rows. Then the rows of the failing calls are checked alone anyway, and asking two
+        ordinary rows alone would cost a re-run for nothing."""
+        if recorded is None or outcome != "passed" or recorded.truncated or not recorded.calls:
+            return True
+        failing = len(recorded.calls)
+        with self._step("any row"):
+            rows = self.df.limit(2 * failing + 1).count()
+            self._check_time()
+        return rows <= 2 * failing
+
+    def _clues(
+        self, recorded: FailingCalls | None, outcome: Outcome | None
+    ) -> tuple[DataFrame, bool]:
         """Search the rows the clues point at; the rest of the input, and whether the clues
         settled the search (every failing UDF call recorded, and its rows searched)."""
         from pyspark.sql import functions as F
@@ -267,9 +343,6 @@ class Localizer:
 
         rest = self.df
         tried: Column | None = None
-        with clues.recording_udfs(self.spark) as recorded:
-            if recorded is not None:
-                outcome = self._outcome(self.df)
         if recorded is not None:
             calls = recorded.condition(self.df.schema, self.identity)
             if calls is not None:
@@ -280,7 +353,8 @@ class Localizer:
                     return rest, True
         quoted = clues.quoted_condition(self.df.schema, clues.quoted_values(self.message))
         if quoted is not None and len(self._found) < self.limit:
-            self._candidates(quoted, "values quoted in the error")
+            with self._step("quoted values"):
+                self._candidates(quoted, "values quoted in the error")
             tried = quoted if tried is None else tried | quoted
         if tried is not None:
             rest = self.df.where(~F.coalesce(tried, F.lit(False)))
@@ -288,27 +362,74 @@ class Localizer:
 
     def _recorded_rows(self, condition: Column) -> bool:
         """Keep the rows holding the arguments of UDF calls that raised the error, each only
-        when the body re-run on it alone fails the same way: a UDF called on a column the body
+        when it fails the same way on its own (`_verify`): a UDF called on a column the body
         changed first would point at rows whose stored value merely equals the failing one.
         When none fails alone, search them like any clue's candidates."""
         method = "arguments of the failing UDF calls"
-        rows = self.df.where(condition).limit(self.limit).collect()
-        self._check_time()
+        with self._step("clue rows"):
+            rows = self.df.where(condition).limit(self.limit).collect()
+            self._check_time()
         if not rows:
             return False
         self._methods.append(method)
         before = len(self._found)
-        for row in rows:  # one by one: the budget may end the checks, not undo them
-            if self._fails_alone(row):
-                self._found.setdefault(repr(tuple(row)), row)
+        with self._step("verify"):
+            self._verify(rows)
         if len(self._found) > before:
             return True
         self._methods.pop()
-        self._candidates(condition, method)
+        with self._step("clue rows"):
+            self._candidates(condition, method)
         return bool(self._found)
 
-    def _fails_alone(self, row: Row) -> bool:
-        return self._outcome(self.spark.createDataFrame([row], self.df.schema)) == "same"
+    def _verify(self, rows: list[Row], *, stop_on_pass: bool = False) -> list[Row]:
+        """Which of `rows` fail the same way on their own: kept as found (unless
+        `stop_on_pass`, a probe), and returned.
+
+        The body runs on the rows laid out one per partition, and a row fails on its own when
+        the task that read it alone failed the same way (in the stage that read the layout, not
+        after a shuffle); a task that passed clears its row. The first failed task ends the
+        job, so the rows whose tasks never ran go into the next re-run. Where tasks cannot be
+        read (Spark Connect, a body that repartitions its input first), each row undecided is
+        re-run alone. With `stop_on_pass`, a row that passes ends the checks."""
+        failing: list[Row] = []
+        pending = list(rows)
+        while pending and self._sc is not None:
+            layout, rdd_id = self._one_per_partition(pending)
+            tag = self._tag()
+            outcome = self._outcome(layout, tag)
+            if outcome == "passed":
+                return failing
+            try:
+                tasks = self._read_tasks(tag, len(pending), rdd_id)
+            except TasksUnreadable:
+                break
+            if not tasks.failed and not tasks.other:
+                break  # no task of the layout failed: the body failed elsewhere
+            for index in sorted(tasks.failed):
+                failing.append(pending[index])
+                if not stop_on_pass:
+                    self._keep(pending[index])
+            decided = tasks.failed | tasks.clean | tasks.other
+            if stop_on_pass and (tasks.clean or tasks.other):
+                return failing
+            pending = [row for index, row in enumerate(pending) if index not in decided]
+        for row in pending:  # one by one: the budget may end the checks, not undo them
+            if self._outcome(self.spark.createDataFrame([row], self.df.schema)) != "same":
+                if stop_on_pass:
+                    return failing
+                continue
+            failing.append(row)
+            if not stop_on_pass:
+                self._keep(row)
+        return failing
+
+    def _one_per_partition(self, rows: list[Row]) -> tuple[DataFrame, int]:
+        """`rows` as a DataFrame of the input's schema with row `i` alone in partition `i`, and
+        the id of the RDD that holds them (the stage reading it has one task per row)."""
+        assert self._sc is not None
+        data = self._sc.parallelize(rows, len(rows))  # type: ignore[attr-defined]
+        return self.spark.createDataFrame(data, self.df.schema), int(data.id())
 
     def _candidates(self, condition: Column, method: str, df: DataFrame | None = None) -> None:
         """Search the rows of `df` (the input) matching a clue when they are few enough to be
@@ -329,11 +450,12 @@ class Localizer:
         fail, else the other rows, once the rows at their columns' extremes were searched."""
         condition = suspect_condition(df.schema)
         if condition is not None:
-            suspects = self._cache(self._keyed(df.where(condition)))
-            # One scan of the input caches the suspects; the re-run on them reads the cache.
-            rows = suspects.count()
-            if rows and self._outcome(suspects.drop(KEY)) == "same":
-                return suspects, rows, "suspect rows (null, empty, NaN)"
+            with self._step("suspects"):
+                suspects = self._cache(self._keyed(df.where(condition)))
+                # One scan of the input caches the suspects; the re-run on them reads the cache.
+                rows = suspects.count()
+                if rows and self._outcome(suspects.drop(KEY)) == "same":
+                    return suspects, rows, "suspect rows (null, empty, NaN)"
             df = df.where(~condition)
         return self._keyed(self._past_extremes(df)), None, ""
 
@@ -345,11 +467,12 @@ class Localizer:
 
         if self._found:
             return df
-        extremes = clues.extremes_condition(df)
-        self._check_time()
-        if extremes is None:
-            return df
-        self._candidates(extremes, "rows at a column's min or max", df)
+        with self._step("extremes"):
+            extremes = clues.extremes_condition(df)
+            self._check_time()
+            if extremes is None:
+                return df
+            self._candidates(extremes, "rows at a column's min or max", df)
         return df.where(~F.coalesce(extremes, F.lit(False))) if self._found else df
 
     @staticmethod
@@ -396,7 +519,10 @@ class Localizer:
             tag = self._tag()
             if self._outcome(layout.where(partition.isin(pending)).drop(KEY), tag) != "same":
                 return True
-            failed, clean = self._read_tasks(tag, tasks)
+            read = self._read_tasks(tag, tasks)
+            if not read.failed:
+                raise TasksUnreadable("no task of the layout failed with the original error")
+            failed, clean = read.failed, read.clean
             for index in sorted(failed):
                 if sizes[index] == 1:
                     self._keep(layout.where(partition == index).first())
@@ -429,6 +555,24 @@ class Localizer:
 
     # -- re-runs --------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        """Charge the time spent inside, less that of the steps nested in it, to `name`."""
+        self._charge()
+        self._steps.append(name)
+        self.result.steps.setdefault(name, Step())
+        try:
+            yield
+        finally:
+            self._charge()
+            self._steps.pop()
+
+    def _charge(self) -> None:
+        now = time.monotonic()
+        if self._steps:
+            self.result.steps[self._steps[-1]].seconds += now - self._charged
+        self._charged = now
+
     def _check_time(self) -> None:
         if time.monotonic() >= self._deadline:
             raise OutOfTime
@@ -441,6 +585,8 @@ class Localizer:
         with tagged(job_scope(self.spark, tag or self._tag())):
             outcome = self.reproduce(subset)
         self.result.runs += 1
+        if self._steps:
+            self.result.steps[self._steps[-1]].runs += 1
         self._check_time()
         return outcome
 
@@ -472,9 +618,10 @@ class Localizer:
             stop.set()
             jobs.leave()
 
-    def _read_tasks(self, tag: str, tasks: int) -> tuple[set[int], set[int]]:
-        """Partitions whose task failed with the original error, and partitions whose task
-        passed, in the stage of the failed job that read the layout's `tasks` partitions."""
+    def _read_tasks(self, tag: str, tasks: int, rdd_id: int | None = None) -> TaskResults:
+        """Which tasks failed with the original error, failed otherwise and passed, in the
+        stage of the failed job that read the layout's `tasks` partitions (and, given
+        `rdd_id`, read that RDD: a stage after a shuffle has as many tasks by chance)."""
         assert self._sc is not None
         store = status_store(self._sc)
         tracker = self._sc.statusTracker()
@@ -487,22 +634,36 @@ class Localizer:
                 if stage is None:
                     continue
                 results = stage_tasks(store, stage_id, stage.currentAttemptId)
-                failed = {
-                    index
-                    for index, status, error in results
-                    if status == "FAILED"
-                    and (self.identity is None or self.identity.matches_text(error))
-                }
-                if not failed:
+                failures = {index: error for index, status, error in results if status == "FAILED"}
+                if not failures:
                     continue
-                if stage.numTasks != tasks:
+                if stage.numTasks != tasks or (
+                    rdd_id is not None and not _stage_reads(store, stage_id, rdd_id)
+                ):
                     raise TasksUnreadable(
                         f"the failing stage ran {stage.numTasks} tasks, not one per partition "
                         "of the input (the body repartitions it first)"
                     )
+                failed = {
+                    index
+                    for index, error in failures.items()
+                    if self.identity is None or self.identity.matches_text(error)
+                }
                 clean = {index for index, status, _ in results if status == "SUCCESS"}
-                return failed, clean - failed
+                return TaskResults(failed, clean - set(failures), set(failures) - failed)
         raise TasksUnreadable("no failed task of the re-run could be read")
+
+
+def _is_error_class(token: str) -> bool:
+    """Whether an error identity's token is a Spark error class (`CAST_INVALID_INPUT`), not a
+    Python exception type (`ValueError`)."""
+    return token.isupper()
+
+
+def _stage_reads(store: object, stage_id: int, rdd_id: int) -> bool:
+    """Whether the stage's RDDs (those it computes, up to its shuffle inputs) include `rdd_id`."""
+    data = store.lastStageAttempt(stage_id)  # type: ignore[attr-defined]
+    return str(rdd_id) in str(data.rddIds().mkString(",")).split(",")
 
 
 def _without_key(row: Row) -> Row:
