@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -674,17 +675,72 @@ class DcsSession:
             return report
         final = report.when == "call" or (report.when != "call" and not report.passed)
         if final:
-            record, failure = self._record(item, info, report, call)
-            if failure is not None:
-                # The short story first; the full trace stays in the JSON report (and at -vv).
-                verbose = self.config.get_verbosity() >= 2
-                report.longrepr = render_story(failure, rung=info.param.rung.name, verbose=verbose)
-                if info.param.rung.kind == "fraction" and self.masker:
-                    self._mask_text(item, report, record)
+            try:
+                record = self._describe(item, info, report, call)
+            except Exception as exc:
+                # A report hook that raises ends the whole run with INTERNALERROR, and the rungs
+                # after this one never run: a rung that cannot be described (say, its JVM died in
+                # a way nothing above foresaw) still gets a record, which says why.
+                record = self._undescribed(item, info, report, exc)
             # A plain attribute travels with the report to the xdist controller.
             report.__dict__["dcs_rung"] = record
             _junit_properties(item, record)
         return report
+
+    def _describe(
+        self,
+        item: pytest.Item,
+        info: ItemInfo,
+        report: pytest.TestReport,
+        call: pytest.CallInfo[None],
+    ) -> RungRecord:
+        """The rung's record; for a failed rung, the story replaces pytest's traceback."""
+        record, failure = self._record(item, info, report, call)
+        if failure is not None:
+            # The short story first; the full trace stays in the JSON report (and at -vv).
+            verbose = self.config.get_verbosity() >= 2
+            report.longrepr = render_story(failure, rung=info.param.rung.name, verbose=verbose)
+            if info.param.rung.kind == "fraction" and self.masker:
+                self._mask_text(item, report, record)
+        return record
+
+    def _undescribed(
+        self, item: pytest.Item, info: ItemInfo, report: pytest.TestReport, error: Exception
+    ) -> RungRecord:
+        """The record of a rung `_describe` failed on: its outcome, and for a failed rung the
+        failure the guard found, else a `panic` naming the error; pytest's traceback stays."""
+        failure = None
+        if report.failed:
+            why = "".join(traceback.format_exception_only(type(error), error)).strip()
+            failure = item.stash.get(FAILURE_KEY, None) or Failure(
+                "panic",
+                f"pytest-dcs could not describe this rung's failure: {why}",
+                advice="the test's own error is in the trace; please report this to pytest-dcs",
+            )
+            failure.trace = f"{report.longreprtext}\n\n{''.join(traceback.format_exception(error))}"
+        ran = report.when == "call"
+        return {
+            "rung": info.param.rung.name,
+            "outcome": "failed" if report.failed else report.outcome,
+            "seconds": round(report.duration, 4) if ran else None,
+            "rows": None,
+            "fraction": info.param.rung.fraction,
+            "exponent": None,
+            "exponent_basis": None,
+            "failure": failure.to_json() if failure else None,
+            "task_seconds": None,
+            "overhead_seconds": None,
+            "timed_twice": False,
+            "projected_seconds": None,
+            "observations": {},
+            "skew": {},
+            "parity": None,
+            "warnings": [],
+            "reason": None,
+            "_test": info.test,
+            "_source": info.param.spec.source,
+            "_key": list(info.param.sort_key),
+        }
 
     def _mask_text(self, item: pytest.Item, report: pytest.TestReport, record: RungRecord) -> None:
         """Replace the real values of masked columns in every text of a failed fraction rung:
