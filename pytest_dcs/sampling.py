@@ -407,6 +407,8 @@ def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinal
     passes = 1
 
     pick = F.col(_KEY_HASH if keyed else _HASH)
+    more = [name for name in spotted if found[f"other {name}"]]
+    # Column by column, so that a job of consecutive reasons reads few columns.
     wanted: list[tuple[str, Column]] = []
     for f in schema.fields:
         c = _col(f.name)
@@ -414,17 +416,13 @@ def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinal
             wanted.append((f"null {f.name}", c.isNull()))
         if isinstance(f.dataType, T.StringType):
             wanted.append((f"empty {f.name}", c == ""))
-    for f in plain:
         for end in ("min", "max"):
-            text = found[f"{end} {f.name}"]
+            text = found.get(f"{end} {f.name}")
             if text is not None:
-                wanted.append((f"{end} {f.name}", _col(f.name) == _literal(f.dataType, text)))
-    more = [name for name in spotted if found[f"other {name}"]]
-    for name, values in spotted.items():
-        if name in more:
-            continue
-        for v in values:
-            wanted.append((f"value {name}={v}", _col(name) == _literal(fields[name].dataType, v)))
+                wanted.append((f"{end} {f.name}", c == _literal(f.dataType, text)))
+        if f.name in spotted and f.name not in more:
+            for v in spotted[f.name]:
+                wanted.append((f"value {f.name}={v}", c == _literal(f.dataType, v)))
     # By row every job hashes every column, so one job; by key a job reads only its columns.
     smallest = [(reason, F.min(F.when(condition, pick))) for reason, condition in wanted]
     hashes = _run(base, smallest, _CHUNK if keyed else max(1, len(smallest)))
