@@ -46,8 +46,8 @@ def test_tiny_sample_covers_nulls_and_every_category(spark: SparkSession) -> Non
     tiny = sampling.take_tiny(df, 200)
     assert len(tiny.rows) == 200
     assert _has_variance(tiny.rows, df.schema) == (True, True)
-    # Nulls and extremes of fixed-width columns, extremes of strings, categories, then the rows.
-    assert tiny.passes == 4
+    # Min and max; the rows holding nulls, extremes and categories; then the rows themselves.
+    assert tiny.passes == 3
     assert tiny.reasons["null"] >= 1
     # The same budget spent on a seeded random sample misses them, seed after seed.
     covered = []
@@ -56,6 +56,28 @@ def test_tiny_sample_covers_nulls_and_every_category(spark: SparkSession) -> Non
         covered.append(_has_variance([tuple(r) for r in picked], df.schema))
     assert sum(null and every for null, every in covered) == 0, covered
     assert sum(every for _, every in covered) <= 1, covered
+
+
+def test_tiny_sample_finds_values_past_the_first_rows_and_ties_by_hash(
+    spark: SparkSession,
+) -> None:
+    # `kind` shows one value in the first rows read, and a second only at id 9000 (a partition
+    # those rows do not reach); `floor` is 0 in 5001 rows; `bin` is binary (hex in the survey).
+    df = spark.range(10_000).select(
+        F.col("id"),
+        F.when(F.col("id") == 9_000, F.lit("late")).otherwise(F.lit("common")).alias("kind"),
+        F.greatest(F.col("id") - 5_000, F.lit(0)).alias("floor"),
+        (F.col("id") * 7919 % 10007).cast("string").cast("binary").alias("bin"),
+    )
+    tiny = sampling.take_tiny(df, 50)
+    ids = {r[0] for r in tiny.rows}
+    assert tiny.passes == 4  # a shuffle for the values the first rows lack
+    assert 9_000 in ids
+    # Of the rows tied at the min, the one of smallest row hash, whichever the partitions.
+    hashed = df.select("id", "floor", sampling.unit_hash(df.columns).alias("h"))
+    assert hashed.where("floor = 0").orderBy("h").first()["id"] in ids
+    ends = {df.orderBy("bin").first()["id"], df.orderBy(F.desc("bin")).first()["id"]}
+    assert ends <= ids
 
 
 def test_tiny_sample_by_key_holds_whole_keys(spark: SparkSession) -> None:

@@ -228,10 +228,11 @@ _OVERDRAW = 2
 
 @dataclass(frozen=True)
 class Hit:
-    """A variance reason found in the source: a row that has it, by hash, and its key's hash."""
+    """A variance reason found in the source: a row that has it, by hash, or (by key) the hash of
+    a key that has it."""
 
     reason: str
-    row_hash: float
+    row_hash: float | None
     key_hash: float | None = None
 
 
@@ -312,135 +313,162 @@ def _col(name: str) -> Column:
 # its first files): a column with more values there is not low-cardinality. The values of the
 # columns spotted are then found in every row.
 _SPOT_ROWS = 2_000
+# Aggregate expressions per job of the survey's jobs that read only the columns they aggregate:
+# a job of a few dozen stays in generated methods small enough for the JIT to compile, while one
+# of hundreds runs interpreted (measured: 270 plain min/max in one job took 3x the time of the
+# same in jobs of 60; see bench/sample_wide.py).
+_CHUNK = 64
 
 
-def _spot_low_cardinality(df: DataFrame, columns: Sequence[str], low_cardinality: int) -> list[str]:
-    """Columns with at most `low_cardinality` values among the first `_SPOT_ROWS` rows."""
-    if not columns:
-        return []
-    rows = df.select(*[_col(c) for c in columns]).limit(_SPOT_ROWS).collect()
-    return [
-        c
-        for i, c in enumerate(columns)
-        if 0 < len({repr(r[i]) for r in rows if r[i] is not None}) <= low_cardinality
-    ]
-
-
-def _fixed_width(dtype: DataType) -> bool:
-    """Whether Spark keeps a value of this type in a fixed-width aggregation buffer: only then is
-    an aggregate over it a (fast, generated) hash aggregate."""
+def _text(dtype: DataType, value: Column) -> Column:
+    """A value as text that casts back to the identical value (binary as hex)."""
+    import pyspark.sql.functions as F
     from pyspark.sql import types as T
 
-    if isinstance(dtype, T.DecimalType):
-        return dtype.precision <= 18
-    return isinstance(
-        dtype, (T.NumericType, T.BooleanType, T.DateType, T.TimestampType, T.TimestampNTZType)
-    )
+    return F.hex(value) if isinstance(dtype, T.BinaryType) else value.cast("string")
+
+
+def _literal(dtype: DataType, text: str) -> Column:
+    """The value `_text` wrote, as a literal of `dtype` (folded when the plan is built)."""
+    import pyspark.sql.functions as F
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.BinaryType):
+        return F.unhex(F.lit(text))
+    return F.lit(text).cast(dtype)
+
+
+def _spot_values(
+    base: DataFrame, fields: Sequence[Any], low_cardinality: int
+) -> dict[str, list[str]]:
+    """The columns with at most `low_cardinality` values among the first `_SPOT_ROWS` rows, each
+    with those values as text (sorted). A collected limit reads only the first partitions; an
+    aggregate over a limit would read the first rows of every partition."""
+    if not fields:
+        return {}
+    texts = [_text(f.dataType, _col(f.name)) for f in fields]
+    first = base.select(*texts).limit(_SPOT_ROWS).collect()
+    spotted = {}
+    for i, f in enumerate(fields):
+        values = {r[i] for r in first if r[i] is not None}
+        if 0 < len(values) <= low_cardinality:
+            spotted[f.name] = sorted(values)
+    return spotted
+
+
+def _jobs(named: Sequence[tuple[str, Column]], size: int) -> Iterator[list[tuple[str, Column]]]:
+    for at in range(0, len(named), size):
+        yield list(named[at : at + size])
+
+
+def _run(base: DataFrame, named: Sequence[tuple[str, Column]], size: int) -> dict[str, Any]:
+    """Run named aggregate expressions over `base` in jobs of at most `size`; their values."""
+    values: dict[str, Any] = {}
+    for job in _jobs(named, size):
+        row = base.agg(*[expr.alias(f"a{i}") for i, (_, expr) in enumerate(job)]).collect()[0]
+        values.update({name: row[f"a{i}"] for i, (name, _) in enumerate(job)})
+    return values
 
 
 def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinality: int) -> Survey:
-    """Find the variance hits of `base` (made by `_base`) in two or three passes.
+    """Find the variance hits of `base` (made by `_base`) in two passes, plus a small read of its
+    first rows, and a third pass only for low-cardinality columns with values those rows lack.
 
-    Pass 1, one hash aggregate (fixed-width buffers only): the smallest row hash among rows with
-    a null (an empty string) in each column, and a row hash at each column's min and max. Pass
-    1b, for the columns whose values do not fit a fixed width (strings, binary): their min and
-    max alike, in an aggregate of its own so that pass 1 stays fast. Pass 2, one shuffle over the
-    columns spotted as low-cardinality: the row of smallest hash holding each value. With a key,
-    each hit also carries the hash of its row's key.
+    The first rows spot the low-cardinality columns and their values. Pass 1, plain aggregates
+    in jobs that read only their columns: the row count, each other orderable column's min and
+    max, and per low-cardinality column whether it has values the first rows lack. Pass 2, one
+    aggregate of `min(when(condition, hash))`: the smallest row hash among rows with a null
+    (an empty string) in each column, with each column's min and max, and with each value of
+    each low-cardinality column; so each hit is the same row on every run, ties included. With a
+    key, pass 2 takes the smallest *key* hash instead, which needs no hash of the whole row (so
+    its jobs read only their columns too): each hit is the key of smallest hash that has it.
     """
     import pyspark.sql.functions as F
     from pyspark.sql import types as T
 
-    h = F.col(_HASH)
     keyed = bool(key)
-    picks = ["h", "kh"] if keyed else ["h"]
+    fields = {f.name: f for f in schema.fields}
+    orderable = [f for f in schema.fields if _orderable(f.dataType)]
+    spotted = _spot_values(base, orderable, low_cardinality)
+    plain = [f for f in orderable if f.name not in spotted]
 
-    def smallest(condition: Column) -> list[Column]:
-        # A plain min of the hash, not min_by(hash, hash): the same value with half the
-        # aggregation buffer, which the first pass over a wide source holds hundreds of.
-        first = F.min(F.when(condition, h))
-        return [first, F.min_by(F.col(_KEY_HASH), F.when(condition, h))] if keyed else [first]
+    ends: list[tuple[str, Column]] = [("rows", F.count(F.lit(1)))]
+    if keyed:
+        ends.append(("keys", F.approx_count_distinct(_KEY_HASH)))
+    for f in plain:
+        c = _col(f.name)
+        ends.append((f"min {f.name}", _text(f.dataType, F.min(c))))
+        ends.append((f"max {f.name}", _text(f.dataType, F.max(c))))
+    for name, values in spotted.items():
+        c, dtype = _col(name), fields[name].dataType
+        other = c.isNotNull() & ~c.isin(*[_literal(dtype, v) for v in values])
+        ends.append((f"other {name}", F.max(other)))
+    found = _run(base, ends, _CHUNK)
+    passes = 1
 
-    def extreme(c: Column, end: str) -> list[Column]:
-        by = F.min_by if end == "min" else F.max_by
-        return [by(F.col(_HASH if p == "h" else _KEY_HASH), c) for p in picks]
-
-    fixed: list[tuple[str, list[Column]]] = []
-    wide: list[tuple[str, list[Column]]] = []
-    orderable: list[str] = []
+    pick = F.col(_KEY_HASH if keyed else _HASH)
+    more = [name for name in spotted if found[f"other {name}"]]
+    # Column by column, so that a job of consecutive reasons reads few columns.
+    wanted: list[tuple[str, Column]] = []
     for f in schema.fields:
         c = _col(f.name)
         if f.nullable:
-            fixed.append((f"null {f.name}", smallest(c.isNull())))
+            wanted.append((f"null {f.name}", c.isNull()))
         if isinstance(f.dataType, T.StringType):
-            fixed.append((f"empty {f.name}", smallest(c == "")))
-        if _orderable(f.dataType):
-            orderable.append(f.name)
-            into = fixed if _fixed_width(f.dataType) else wide
-            into.append((f"min {f.name}", extreme(c, "min")))
-            into.append((f"max {f.name}", extreme(c, "max")))
-    extra = [F.count(F.lit(1)).alias("rows")]
-    if keyed:
-        extra.append(F.approx_count_distinct(_KEY_HASH).alias("keys"))
-    hits, first = _aggregate_hits(base, fixed, extra)
-    passes = 1
-    if wide:
-        more, _ = _aggregate_hits(base, wide, [])
-        hits += more
+            wanted.append((f"empty {f.name}", c == ""))
+        for end in ("min", "max"):
+            text = found.get(f"{end} {f.name}")
+            if text is not None:
+                wanted.append((f"{end} {f.name}", c == _literal(f.dataType, text)))
+        if f.name in spotted and f.name not in more:
+            for v in spotted[f.name]:
+                wanted.append((f"value {f.name}={v}", c == _literal(f.dataType, v)))
+    # By row every job hashes every column, so one job; by key a job reads only its columns.
+    smallest = [(reason, F.min(F.when(condition, pick))) for reason, condition in wanted]
+    hashes = _run(base, smallest, _CHUNK if keyed else max(1, len(smallest)))
+    passes += 1
+    hits = [_hit(r, hashes[r], keyed) for r, _ in wanted if hashes[r] is not None]
+    if more:
+        # A column spotted on the first rows has values they lack: find them all (a shuffle).
+        hits += _value_hits(base, [fields[name] for name in more], key, low_cardinality)
         passes += 1
-    low = _spot_low_cardinality(base, orderable, low_cardinality)
-    hits += _value_hits(base, low, key, low_cardinality)
-    passes += bool(low)
     hits.sort(key=lambda hit: _REASON_ORDER[hit.reason.split(" ", 1)[0]])
-    keys = int(first["keys"]) if keyed else 0
-    return Survey(hits, int(first["rows"]), keys, passes)
+    keys = int(found["keys"]) if keyed else 0
+    return Survey(hits, int(found["rows"]), keys, passes)
 
 
-def _aggregate_hits(
-    base: DataFrame, wanted: Sequence[tuple[str, list[Column]]], extra: Sequence[Column]
-) -> tuple[list[Hit], Any]:
-    """Run one aggregate of (reason, [row hash, key hash]) columns; the hits found, and the row."""
-    named = [
-        expr.alias(f"w{i}_{j}")
-        for i, (_, exprs) in enumerate(wanted)
-        for j, expr in enumerate(exprs)
-    ]
-    first = base.agg(*named, *extra).collect()[0]
-    hits = []
-    for i, (reason, exprs) in enumerate(wanted):
-        row_hash = first[f"w{i}_0"]
-        if row_hash is not None:
-            hits.append(Hit(reason, row_hash, first[f"w{i}_1"] if len(exprs) > 1 else None))
-    return hits, first
+def _hit(reason: str, smallest: float, keyed: bool) -> Hit:
+    return Hit(reason, None, smallest) if keyed else Hit(reason, smallest)
 
 
 def _value_hits(
-    base: DataFrame, low: Sequence[str], key: Sequence[str], low_cardinality: int
+    base: DataFrame, low: Sequence[Any], key: Sequence[str], low_cardinality: int
 ) -> list[Hit]:
-    """Pass 2: the row of smallest hash holding each value of each low-cardinality column."""
+    """The row (the key) of smallest hash holding each value of each column in `low`, in one
+    shuffle; a column with more than `low_cardinality` values is left out."""
     import pyspark.sql.functions as F
     from pyspark.sql import Window
 
-    if not low:
-        return []
     pairs = F.explode(
-        F.array(*[F.struct(F.lit(c).alias("c"), _col(c).cast("string").alias("v")) for c in low])
+        F.array(
+            *[
+                F.struct(F.lit(f.name).alias("c"), _text(f.dataType, _col(f.name)).alias("v"))
+                for f in low
+            ]
+        )
     )
-    picked = [F.min(_HASH).alias("h")]
-    if key:
-        picked.append(F.min_by(_KEY_HASH, _HASH).alias("kh"))
+    pick = _KEY_HASH if key else _HASH
     found = (
-        base.select(pairs.alias("p"), F.col(_HASH), *([F.col(_KEY_HASH)] if key else []))
+        base.select(pairs.alias("p"), F.col(pick).alias("h"))
         .where(F.col("p.v").isNotNull())
         .groupBy(F.col("p.c").alias("c"), F.col("p.v").alias("v"))
-        .agg(*picked)
-        # A column spotted on the first rows may have many more values: leave it out.
+        .agg(F.min("h").alias("h"))
         .withColumn("values", F.count(F.lit(1)).over(Window.partitionBy("c")))
         .where(F.col("values") <= low_cardinality)
         .orderBy("c", "v")
         .collect()
     )
-    return [Hit(f"value {r['c']}={r['v']}", r["h"], r["kh"] if key else None) for r in found]
+    return [_hit(f"value {r['c']}={r['v']}", r["h"], bool(key)) for r in found]
 
 
 def _count(reasons: dict[str, int], reason: str) -> None:
@@ -483,15 +511,15 @@ def take_tiny(
     keys: Sequence[KeyEntry] | None = None,
     low_cardinality: int = DEFAULT_LOW_CARDINALITY,
 ) -> TinySample:
-    """A variance-covering sample of at most `rows` rows, in two to five passes.
+    """A variance-covering sample of at most `rows` rows, in three or four passes (and a read of
+    the first rows).
 
-    A survey (`survey`: a hash aggregate, another for the extremes of string and binary columns,
-    and a shuffle when the first rows show low-cardinality columns) finds,
-    where `df` has them, a row with a null in each nullable column, an empty string in each
-    string column, the min and max of each orderable column, and a row for every value of
-    columns with at most `low_cardinality` values. Those rows come first; if they alone exceed
-    `rows`, the later ones are dropped and named in `dropped`. The rest are the rows of smallest
-    hash (a seeded random sample), read in the same last pass as the variance rows.
+    A survey (`survey`: plain aggregates, then one of the smallest hash per reason) finds, where
+    `df` has them, a row with a null in each nullable column, an empty string in each string
+    column, the min and max of each orderable column, and a row for every value of columns with
+    at most `low_cardinality` values. Those rows come first; if they alone exceed `rows`, the
+    later ones are dropped and named in `dropped`. The rest are the rows of smallest hash (a
+    seeded random sample), read in the same last pass as the variance rows.
 
     With a `key`, the sample is made of whole keys of a key set instead (see `take_keys`): the
     given `keys`, or one chosen here from the keys of the variance rows and random keys.
@@ -517,7 +545,7 @@ def _take_tiny(
     reasons: dict[str, int] = {}
     dropped: list[str] = []
     for hit in found.hits:
-        if hit.row_hash in chosen:
+        if hit.row_hash is None or hit.row_hash in chosen:
             continue
         if len(chosen) >= rows:
             dropped.append(hit.reason)
@@ -604,7 +632,8 @@ def take_keys(
     counted = (
         base.where(condition)
         .groupBy(_KEY_HASH)
-        .agg(F.count(F.lit(1)).alias("n"), F.min_by(key_struct, h).alias("k"))
+        # Every row of a group has the same key: min picks it without hashing whole rows.
+        .agg(F.count(F.lit(1)).alias("n"), F.min(key_struct).alias("k"))
         .collect()
     )
     sizes = {r[_KEY_HASH]: (tuple(r["k"]), int(r["n"])) for r in counted}

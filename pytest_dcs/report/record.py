@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,31 @@ def build_record(
     return record, failure
 
 
+def undescribed_record(state: RungState, report: pytest.TestReport, error: Exception) -> RungRecord:
+    """The record of a rung whose record could not be built: its outcome and, for a failed
+    rung, the failure the guard found, else a `panic` naming the error; pytest's traceback
+    stays on the report."""
+    failure = None
+    if report.failed:
+        why = "".join(traceback.format_exception_only(type(error), error)).strip()
+        failure = state.failure or Failure(
+            "panic",
+            f"pytest-dcs could not describe this rung's failure: {why}",
+            advice="the test's own error is in the trace; please report this to pytest-dcs",
+        )
+        failure.trace = f"{report.longreprtext}\n\n{''.join(traceback.format_exception(error))}"
+    return RungRecord(
+        test=state.test,
+        rung=state.rung_spec.name,
+        outcome="failed" if report.failed else report.outcome,
+        key=state.param.sort_key,
+        source=state.spec.source,
+        seconds=round(report.duration, 4) if report.when == "call" else None,
+        fraction=state.rung_spec.fraction,
+        failure=failure.to_json() if failure else None,
+    )
+
+
 class RecordMaker:
     """The plugin object that puts each rung's record on its final report."""
 
@@ -100,6 +126,22 @@ class RecordMaker:
             return report
         if report.when != "call" and report.passed:
             return report
+        try:
+            record = self._describe(state, report, call)
+        except Exception as exc:
+            # A report hook that raises ends the whole run with INTERNALERROR, and the rungs
+            # after this one never run: a rung that cannot be described (say, its JVM died in
+            # a way nothing above foresaw) still gets a record, which says why.
+            record = undescribed_record(state, report, exc)
+        # A plain attribute travels with the report to the xdist controller.
+        report.__dict__[REPORT_ATTRIBUTE] = record.to_wire()
+        _junit_properties(item, record)
+        return report
+
+    def _describe(
+        self, state: RungState, report: pytest.TestReport, call: pytest.CallInfo[None]
+    ) -> RungRecord:
+        """The rung's record; for a failed rung, the story replaces pytest's traceback."""
         record, failure = build_record(state, report, call)
         if failure is not None:
             # The short story first; the full trace stays in the JSON report (and at -vv).
@@ -107,10 +149,7 @@ class RecordMaker:
             report.longrepr = render_story(failure, rung=record.rung, verbose=verbose)
             if state.rung_spec.kind == "fraction" and self.masker:
                 self._mask_text(state, report, record)
-        # A plain attribute travels with the report to the xdist controller.
-        report.__dict__[REPORT_ATTRIBUTE] = record.to_wire()
-        _junit_properties(item, record)
-        return report
+        return record
 
     def _mask_text(self, state: RungState, report: pytest.TestReport, record: RungRecord) -> None:
         """Replace the real values of masked columns in every text of a failed fraction rung:
