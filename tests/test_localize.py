@@ -8,7 +8,8 @@ import pytest
 
 from pytest_dcs.failures import error_identity, message_shape
 from pytest_dcs.run.clues import quoted_values
-from pytest_dcs.run.localize import HIGH, LOW, KeyRange, Localization
+from pytest_dcs.run.search import Localization
+from pytest_dcs.run.searchspace import HIGH, LOW, KeyRange
 from pytest_dcs.settings import MIN_LOCALIZE_SECONDS, LocalizeBudget
 
 

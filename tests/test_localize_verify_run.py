@@ -1,9 +1,9 @@
 """Checking candidate rows on real Spark: the body runs on them laid out one per partition, and
 a row is kept only when the task that read it alone failed the same way.
 
-One subprocess starts a local[2] session and asks a `Localizer` to check rows of a small
-input: some fail the original way, one fails another way, the rest pass. Its findings are
-printed as JSON and shared by the tests of this module.
+One subprocess starts a local[2] session and has `verify` check rows of a small input: some
+fail the original way, one fails another way, the rest pass. Its findings are printed as JSON
+and shared by the tests of this module.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ SCRIPT = """
 import json
 import os
 import sys
-import time
 
 import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
 from pytest_dcs.failures import error_identity
-from pytest_dcs.run.localize import Localizer
+from pytest_dcs.run.search import Search
+from pytest_dcs.run.verify import verify
 
 RESERVED = {2, 5}
 OTHER = 6
@@ -65,7 +65,7 @@ except Exception as exc:
     identity = error_identity(exc)
 
 
-def localizer(merge=False):
+def search(merge=False):
     def reproduce(subset):
         try:
             body(subset, merge)
@@ -73,27 +73,25 @@ def localizer(merge=False):
             return "same" if error_identity(again) == identity else "other"
         return "passed"
 
-    return Localizer(spark, df, reproduce, limit=10, budget=120, identity=identity)
+    return Search(spark, df, reproduce, limit=10, budget=120, identity=identity)
 
 
 rows = df.orderBy("id").collect()
 found = {}
 for name, merge in (("layout", False), ("merged", True)):
-    checking = localizer(merge)
-    checking._began = checking._charged = time.monotonic()
-    checking._deadline = checking._began + checking.budget
-    failing = checking._verify(rows)
+    checking = search(merge)
+    checking.start()
+    failing = verify(checking, rows)
     found[name] = {
         "ids": sorted(r.id for r in failing),
-        "kept": sorted(r.id for r in checking._rows()),
+        "kept": sorted(r.id for r in checking.rows()),
         "runs": checking.result.runs,
     }
-probe = localizer()
-probe._began = probe._charged = time.monotonic()
-probe._deadline = probe._began + probe.budget
+probe = search()
+probe.start()
 found["probe"] = {
-    "ids": sorted(r.id for r in probe._verify([rows[0], rows[1]], stop_on_pass=True)),
-    "kept": sorted(r.id for r in probe._rows()),
+    "ids": sorted(r.id for r in verify(probe, [rows[0], rows[1]], stop_on_pass=True)),
+    "kept": sorted(r.id for r in probe.rows()),
     "runs": probe.result.runs,
 }
 spark.stop()

@@ -1,16 +1,17 @@
 """The Spark jobs of one piece of work: tagging them, cancelling them, reading what they did.
 
 Written once for the guard (a body's jobs, its timeout, its task time), the re-runs that time a
-body again, and localization (which tasks of a failed job failed). A classic SparkContext has job
-tags and a status store; a Spark Connect session has operation tags and keeps task facts on the
-server.
+body again, and localization (which tasks of a failed job failed, `failed_tasks`). A classic
+SparkContext has job tags and a status store; a Spark Connect session has operation tags and
+keeps task facts on the server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -188,3 +189,77 @@ def stage_tasks(store: Any, stage_id: int, attempt: int) -> list[Task]:
             Task(task.index(), task.status(), message.get() if message.isDefined() else None)
         )
     return tasks
+
+
+# -- the tasks of a failed job --------------------------------------------------------------
+
+
+class TasksUnreadable(Exception):
+    """A re-run's tasks cannot be mapped to the partitions it was given: fall back to re-runs
+    that need no task list (bisection, rows alone)."""
+
+
+@dataclass(frozen=True)
+class TaskResults:
+    """Task indexes of a failed re-run's stage that read the layout, by how each ended
+    (tasks killed when the job ended, or never started, are in none)."""
+
+    failed: set[int]
+    """Failed with the original error."""
+    clean: set[int]
+    """Passed."""
+    other: set[int]
+    """Failed with another error."""
+
+
+def classic_context(spark: SparkSession) -> SparkContext | None:
+    """The SparkContext of a classic session; None over Spark Connect (no task results)."""
+    try:
+        sc = spark.sparkContext
+    except Exception:
+        return None
+    return sc if getattr(sc, "_jsc", None) is not None else None
+
+
+def failed_tasks(
+    sc: SparkContext,
+    tag: str,
+    tasks: int,
+    same: Callable[[str | None], bool],
+    rdd_id: int | None = None,
+) -> TaskResults:
+    """Which tasks failed with the original error (`same` says which errors are), failed
+    otherwise and passed, in the stage of the failed job tagged `tag` that read the layout's
+    `tasks` partitions (and, given `rdd_id`, read that RDD: a stage after a shuffle has as many
+    tasks by chance)."""
+    store = status_store(sc)
+    tracker = sc.statusTracker()
+    for job_id in jobs_with_tag(sc, tag):
+        job = tracker.getJobInfo(job_id)
+        if job is None or job.status != "FAILED":
+            continue
+        for stage_id in job.stageIds:
+            stage = tracker.getStageInfo(stage_id)
+            if stage is None:
+                continue
+            results = stage_tasks(store, stage_id, stage.currentAttemptId)
+            failures = {index: error for index, status, error in results if status == "FAILED"}
+            if not failures:
+                continue
+            if stage.numTasks != tasks or (
+                rdd_id is not None and not _stage_reads(store, stage_id, rdd_id)
+            ):
+                raise TasksUnreadable(
+                    f"the failing stage ran {stage.numTasks} tasks, not one per partition "
+                    "of the input (the body repartitions it first)"
+                )
+            failed = {index for index, error in failures.items() if same(error)}
+            clean = {index for index, status, _ in results if status == "SUCCESS"}
+            return TaskResults(failed, clean - set(failures), set(failures) - failed)
+    raise TasksUnreadable("no failed task of the re-run could be read")
+
+
+def _stage_reads(store: Any, stage_id: int, rdd_id: int) -> bool:
+    """Whether the stage's RDDs (those it computes, up to its shuffle inputs) include `rdd_id`."""
+    data = store.lastStageAttempt(stage_id)
+    return str(rdd_id) in str(data.rddIds().mkString(",")).split(",")
