@@ -164,13 +164,14 @@ class Inputs:
         whole = self._whole(source, spark, rung)
         self.check_mask(source.name, whole.schema)
         by = f" by {'+'.join(key)}" if key else ""
-        with self.progress(f"taking the tiny sample of {source.name}{by}"):
-            if key:
-                # Sources sampled by one key are drawn from one key set, chosen by the first.
-                with self.store.lock(self.store.sample_path(key_set_name(key)).name):
-                    tiny, scanned = self._take_keyed(source, whole, spark, rung, key)
-            else:
-                tiny, scanned = self._take_tiny(source, whole, spark, rung, ())
+        # Sources sampled by one key are drawn from one key set, chosen by the first.
+        key_set_lock = (
+            self.store.lock(self.store.sample_path(key_set_name(key)).name)
+            if key
+            else contextlib.nullcontext()
+        )
+        with self.progress(f"taking the tiny sample of {source.name}{by}"), key_set_lock:
+            tiny, scanned = self._take_tiny(source, whole, spark, rung, key)
         rows = self.masker.rows(tiny.rows, whole.schema)
         self.store.save(
             file,
@@ -207,31 +208,23 @@ class Inputs:
         spark: SparkSession,
         rung: RungSpec,
         key: Sequence[str],
-        keys: Sequence[sampling.KeyEntry] | None = None,
     ) -> tuple[sampling.TinySample, str]:
+        """The tiny sample of `source` and what part of it was scanned. By `key`, it is drawn
+        from the key set of `key`: the one kept on disk, or one chosen now from this source and
+        kept (masked like the samples) for every later source."""
+        file = key_set_name(key)
+        keys = self._key_sets.get(file) if key else None
+        if key and keys is None and not self._to_take(file):
+            keys = self._load_key_set(file)
         try:
             scan, scanned = self._scan(source, whole, spark)
-            return sampling.take_tiny(scan, self.tiny_rows, key=key, keys=keys), scanned
+            tiny = sampling.take_tiny(scan, self.tiny_rows, key=key, keys=keys)
         except KeyError:
             raise
         except Exception as exc:
             raise SourceUnreadable(source, rung, exc) from exc
-
-    def _take_keyed(
-        self,
-        source: SourceSpec,
-        whole: DataFrame,
-        spark: SparkSession,
-        rung: RungSpec,
-        key: Sequence[str],
-    ) -> tuple[sampling.TinySample, str]:
-        """A sample by `key` drawn from the key set of `key`: the one kept on disk, or one chosen
-        now from this source and kept (masked like the samples) for every later source."""
-        file = key_set_name(key)
-        keys = self._key_sets.get(file)
-        if keys is None and not self._to_take(file):
-            keys = self._load_key_set(file)
-        tiny, scanned = self._take_tiny(source, whole, spark, rung, key, keys)
+        if not key:
+            return tiny, scanned
         if keys is None:
             schema = sampling.key_set_schema(whole.schema, key)
             rows = [(*e.key, e.key_hash, e.reason) for e in tiny.keys]
