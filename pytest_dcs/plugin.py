@@ -13,7 +13,7 @@ import pytest
 
 from pytest_dcs import hookspecs
 from pytest_dcs.data.codec import SampleError
-from pytest_dcs.data.inputs import MaskError, SourceUnreadable
+from pytest_dcs.data.input_problems import MaskError, SourceUnreadable
 from pytest_dcs.data.sources import SourceError, parse_source_lines
 from pytest_dcs.marker import MARKER_USAGE
 from pytest_dcs.run.state import RungState, state_of

@@ -17,7 +17,8 @@ import pytest
 
 from pytest_dcs.data.capture import rows_sink
 from pytest_dcs.data.codec import SampleError
-from pytest_dcs.data.inputs import Inputs, MaskError
+from pytest_dcs.data.input_problems import MaskError
+from pytest_dcs.data.inputs import Inputs
 from pytest_dcs.data.masking import Masker
 from pytest_dcs.data.results import ResultStore
 from pytest_dcs.data.samplestore import SampleStore

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from pytest_dcs.data.inputs import Inputs, MaskError, mask_problem
+from pytest_dcs.data.input_problems import MaskError, mask_problem
+from pytest_dcs.data.inputs import Inputs
 from pytest_dcs.data.masking import Masker
 from pytest_dcs.data.samplestore import SampleStore
 from pytest_dcs.data.sources import SourceSpec

@@ -6,12 +6,21 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_dcs.data import sampling
+from pytest_dcs.data.input_problems import (
+    MaskError,
+    SampleKeyMissing,
+    SampleWarning,
+    SourceUnreadable,
+    collapse_warning,
+    key_missing_message,
+    mask_problem,
+)
 from pytest_dcs.data.masking import Masker
 from pytest_dcs.data.samplestore import Sample, SampleError, SampleStore
 from pytest_dcs.data.sources import SourceSpec
@@ -26,58 +35,6 @@ if TYPE_CHECKING:
 DISTRIBUTED_PARTITIONS = 8
 
 
-class SourceUnreadable(Exception):
-    """The real source could not be read; carries the reader's error."""
-
-    def __init__(self, source: SourceSpec, rung: RungSpec, error: BaseException) -> None:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        hint = (
-            "cap the ladder below it with --dcs-max-rung=distributed"
-            if rung.kind == "fraction"
-            else "check the path, or commit the tiny sample so the local rungs need no source"
-        )
-        super().__init__(
-            f"source {source.describe()} could not be read at rung {rung.name}: "
-            f"{type(error).__name__}: {first}\nIf this machine cannot reach it, {hint}."
-        )
-        self.error = error
-
-
-class MaskError(Exception):
-    """`dcs_mask` names a column that no source has: a typo that would leave data unmasked."""
-
-
-def mask_problem(mask: Iterable[str], columns: Mapping[str, Sequence[str]]) -> str | None:
-    """Why `dcs_mask` is wrong given every source's columns, or None: a masked column must be
-    a column (its exact name: masking matches names exactly) of at least one source."""
-    unknown = sorted(c for c in mask if not any(c in cols for cols in columns.values()))
-    if not unknown:
-        return None
-    lines = []
-    for column in unknown:
-        near = sorted({c for cols in columns.values() for c in cols if c.lower() == column.lower()})
-        hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
-        lines.append(f"dcs_mask names column {column!r}, which no source has{hint}")
-    have = "; ".join(f"{name} has {', '.join(cols)}" for name, cols in sorted(columns.items()))
-    return (
-        "; ".join(lines) + f". {have}. Fix the column name in dcs_mask (the ini file's "
-        "[pytest] section or pyproject's [tool.pytest.ini_options]): masking matches exact "
-        "column names, so a misspelt one leaves the real values unmasked."
-    )
-
-
-# Variance reasons a warning names before "and N more" (the meta file lists them all).
-NAMED_IN_WARNING = 5
-
-
-class SampleWarning(UserWarning):
-    """A tiny sample that holds less of its source's variance than it could."""
-
-
-class SampleKeyMissing(KeyError):
-    """The marker's `sample_key` names a column its source does not have."""
-
-
 def sample_name(source: str, key: Sequence[str] = ()) -> str:
     """The sample file's name: one sample per source, and one per source and sample key."""
     return f"{source}.by-{'+'.join(key)}" if key else source
@@ -86,52 +43,6 @@ def sample_name(source: str, key: Sequence[str] = ()) -> str:
 def key_set_name(key: Sequence[str]) -> str:
     """The key set file's name: one per sample key, shared by every source sampled by it."""
     return f"by-{'+'.join(key)}.keys"
-
-
-def key_missing_message(source: str, key: Sequence[str], columns: Sequence[str]) -> str:
-    """What is wrong with a `sample_key` naming columns `source` does not have, and the fix."""
-    missing = [k for k in key if k not in columns]
-    return (
-        f"sample_key {', '.join(map(repr, missing))} of @pytest.mark.scale is not a column of "
-        f"source {source!r} (its columns: {', '.join(columns)}). Name a column of the source "
-        "in sample_key, or leave sample_key out to sample by rows."
-    )
-
-
-def _key_set_schema(schema: StructType, key: Sequence[str]) -> StructType:
-    from pyspark.sql import types as T
-
-    fields = [schema[k] for k in key]
-    fields += [
-        T.StructField(sampling.KEY_HASH_COLUMN, T.DoubleType(), nullable=False),
-        T.StructField(sampling.KEY_REASON_COLUMN, T.StringType(), nullable=False),
-    ]
-    return T.StructType(fields)
-
-
-def collapse_warning(
-    source: str, key: Sequence[str], tiny: sampling.TinySample, tiny_rows: int, meta: Path
-) -> str | None:
-    """The warning for a sample that had to drop variance reasons, or None when it kept all."""
-    if not tiny.dropped:
-        return None
-    named = "; ".join(tiny.dropped[:NAMED_IN_WARNING])
-    more = len(tiny.dropped) - NAMED_IN_WARNING
-    named += f"; and {more} more" if more > 0 else ""
-    kept = tiny.found - len(tiny.dropped)
-    if key:
-        held = f"{len(tiny.rows)} rows of {tiny.taken_keys} keys (by {'+'.join(key)})"
-        fix = (
-            f"raise dcs_tiny_rows (now {tiny_rows}) or choose a sample_key with fewer rows per key"
-        )
-    else:
-        held = f"{len(tiny.rows)} rows"
-        fix = f"raise dcs_tiny_rows (now {tiny_rows})"
-    return (
-        f"the tiny sample of {source!r} holds {held} with {kept} of the {tiny.found} variance "
-        f"reasons the source has; dropped {len(tiny.dropped)}: {named} (all in {meta}). "
-        f"To keep them, {fix}."
-    )
 
 
 @dataclass
@@ -253,13 +164,14 @@ class Inputs:
         whole = self._whole(source, spark, rung)
         self.check_mask(source.name, whole.schema)
         by = f" by {'+'.join(key)}" if key else ""
-        with self.progress(f"taking the tiny sample of {source.name}{by}"):
-            if key:
-                # Sources sampled by one key are drawn from one key set, chosen by the first.
-                with self.store.lock(self.store.sample_path(key_set_name(key)).name):
-                    tiny, scanned = self._take_keyed(source, whole, spark, rung, key)
-            else:
-                tiny, scanned = self._take_tiny(source, whole, spark, rung, ())
+        # Sources sampled by one key are drawn from one key set, chosen by the first.
+        key_set_lock = (
+            self.store.lock(self.store.sample_path(key_set_name(key)).name)
+            if key
+            else contextlib.nullcontext()
+        )
+        with self.progress(f"taking the tiny sample of {source.name}{by}"), key_set_lock:
+            tiny, scanned = self._take_tiny(source, whole, spark, rung, key)
         rows = self.masker.rows(tiny.rows, whole.schema)
         self.store.save(
             file,
@@ -296,33 +208,25 @@ class Inputs:
         spark: SparkSession,
         rung: RungSpec,
         key: Sequence[str],
-        keys: Sequence[sampling.KeyEntry] | None = None,
     ) -> tuple[sampling.TinySample, str]:
+        """The tiny sample of `source` and what part of it was scanned. By `key`, it is drawn
+        from the key set of `key`: the one kept on disk, or one chosen now from this source and
+        kept (masked like the samples) for every later source."""
+        file = key_set_name(key)
+        keys = self._key_sets.get(file) if key else None
+        if key and keys is None and not self._to_take(file):
+            keys = self._load_key_set(file)
         try:
             scan, scanned = self._scan(source, whole, spark)
-            return sampling.take_tiny(scan, self.tiny_rows, key=key, keys=keys), scanned
+            tiny = sampling.take_tiny(scan, self.tiny_rows, key=key, keys=keys)
         except KeyError:
             raise
         except Exception as exc:
             raise SourceUnreadable(source, rung, exc) from exc
-
-    def _take_keyed(
-        self,
-        source: SourceSpec,
-        whole: DataFrame,
-        spark: SparkSession,
-        rung: RungSpec,
-        key: Sequence[str],
-    ) -> tuple[sampling.TinySample, str]:
-        """A sample by `key` drawn from the key set of `key`: the one kept on disk, or one chosen
-        now from this source and kept (masked like the samples) for every later source."""
-        file = key_set_name(key)
-        keys = self._key_sets.get(file)
-        if keys is None and not self._to_take(file):
-            keys = self._load_key_set(file)
-        tiny, scanned = self._take_tiny(source, whole, spark, rung, key, keys)
+        if not key:
+            return tiny, scanned
         if keys is None:
-            schema = _key_set_schema(whole.schema, key)
+            schema = sampling.key_set_schema(whole.schema, key)
             rows = [(*e.key, e.key_hash, e.reason) for e in tiny.keys]
             self.store.save(
                 file,

@@ -267,39 +267,30 @@ class SampleStore:
     ) -> tuple[Path, int]:
         """Append rows not captured before, each with where it came from; returns (path, added)."""
         check_schema(schema)
-        with self.lock(self.captured_path(source).name):
-            return self._add_captured(source, schema, rows, provenance)
-
-    def _add_captured(
-        self,
-        source: str,
-        schema: T.StructType,
-        rows: Sequence[Sequence[Any]],
-        provenance: Mapping[str, Any],
-    ) -> tuple[Path, int]:
         path = self.captured_path(source)
-        existing = self.load_captured(source, schema)
-        header = {"dcs_sample": FORMAT_VERSION, "captured": True, "schema": schema.jsonValue()}
-        text = json.dumps(header, sort_keys=True) + "\n"
-        if path.exists():
-            # The rows already there stay as written, with where they came from; the header
-            # takes the current schema, under which they were just read.
-            kept = path.read_text(encoding="utf-8").rstrip("\n").split("\n")[1:]
-            text += "".join(f"{line}\n" for line in kept if line.strip())
-        seen = {json.dumps(encode_row(r, schema), sort_keys=True) for r in existing}
-        added = 0
-        for row in rows:
-            encoded = encode_row(row, schema)
-            identity = json.dumps(encoded, sort_keys=True)
-            if identity in seen:
-                continue
-            seen.add(identity)
-            text += json.dumps({"row": encoded, **provenance}, ensure_ascii=False) + "\n"
-            added += 1
-        if added:
-            self._write_gitattributes()
-            atomic_write(path, text)
-        return path, added
+        with self.lock(path.name):
+            existing = self.load_captured(source, schema)
+            header = {"dcs_sample": FORMAT_VERSION, "captured": True, "schema": schema.jsonValue()}
+            text = json.dumps(header, sort_keys=True) + "\n"
+            if path.exists():
+                # The rows already there stay as written, with where they came from; the header
+                # takes the current schema, under which they were just read.
+                kept = path.read_text(encoding="utf-8").rstrip("\n").split("\n")[1:]
+                text += "".join(f"{line}\n" for line in kept if line.strip())
+            seen = {json.dumps(encode_row(r, schema), sort_keys=True) for r in existing}
+            added = 0
+            for row in rows:
+                encoded = encode_row(row, schema)
+                identity = json.dumps(encoded, sort_keys=True)
+                if identity in seen:
+                    continue
+                seen.add(identity)
+                text += json.dumps({"row": encoded, **provenance}, ensure_ascii=False) + "\n"
+                added += 1
+            if added:
+                self._write_gitattributes()
+                atomic_write(path, text)
+            return path, added
 
     def forget_captured(self) -> list[Path]:
         """Delete every capture file; returns the paths removed."""

@@ -12,7 +12,7 @@ from pytest_dcs.marker import ScaleSpec
 from pytest_dcs.rungs import RungSpec
 
 if TYPE_CHECKING:
-    from pytest_dcs.data.inputs import SourceUnreadable
+    from pytest_dcs.data.input_problems import SourceUnreadable
     from pytest_dcs.failures import Failure
     from pytest_dcs.run.scaling import Verdict
     from pytest_dcs.rung import Rung
