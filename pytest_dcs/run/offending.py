@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 
     from pytest_dcs.data.inputs import Inputs
     from pytest_dcs.data.masking import Masker
+    from pytest_dcs.run.search import Outcome, Reproduce
     from pytest_dcs.rung import Rung
-
-Outcome = Literal["same", "passed", "other"]
 
 NOT_REPLAYED = (
     "; not captured: masked by dcs_mask, the rows no longer fail, so `local` could not replay "
@@ -112,7 +111,7 @@ def _replays(
     spark: SparkSession,
     source: DataFrame,
     rows: Sequence[Row],
-    reproduce: Callable[[DataFrame], Outcome],
+    reproduce: Reproduce,
 ) -> bool:
     """Whether rows found at a fraction rung still fail the same way as `local` will replay
     them: with the `dcs_mask` columns masked (rows below are masked already)."""
