@@ -124,7 +124,8 @@ def test_a_fast_first_fraction_passes_the_budget_and_a_slow_one_fails(
     fast = climbed.rungs("test_tiny_rungs_agree")["1pct"]
     # The noise floor times 1/fraction alone would have projected 50 s over a 30 s budget.
     assert fast["outcome"] == "passed", fast["failure"]
-    assert fast["rows"] > 0 and fast["projected_seconds"] is not None
+    # Within the noise nothing is projected; beyond it, the least a whole run takes is reported.
+    assert fast["rows"] > 0 and (fast["projected_seconds"] or 0.0) <= 30.0, fast
     heavy = climbed.rungs("test_heavy_at_the_first_fraction")
     slow = heavy["1pct"]
     assert slow["outcome"] == "failed", heavy

@@ -61,10 +61,12 @@ def test_projection_is_at_least_linear() -> None:
     assert project(at_ten, 1.0, overhead=1.0, k=2.0) == 3.0
 
 
-def test_one_fraction_rung_projects_its_net_time_linearly() -> None:
-    assert project(Point("1pct", 100, 3.0), 0.01, overhead=1.0, k=None) == 201.0
-    # No floor under the net time: a rung as fast as the overhead projects to the overhead.
-    assert project(Point("1pct", 100, 0.4), 0.01, overhead=0.5, k=None) == 0.5
+def test_one_fraction_rung_projects_the_least_a_whole_run_takes() -> None:
+    # 2 s over a 1 s overhead, less 0.5 s of noise, x100: at least 151 s.
+    assert project(Point("1pct", 100, 3.0), 0.01, overhead=1.0, k=None) == 151.0
+    # Within the noise there is nothing to project: the floor x100 would be a made-up figure.
+    assert project(Point("1pct", 100, 0.4), 0.01, overhead=0.5, k=None) is None
+    assert project(Point("1pct", 100, 2.4), 0.01, overhead=0.5, k=None) is None
 
 
 def test_two_rungs_project_the_fitted_growth_not_the_noise_floor() -> None:
@@ -191,7 +193,7 @@ def test_task_exponent_needs_task_times_and_more_rows() -> None:
 def test_budget_fails_the_first_fraction_assuming_linear_growth() -> None:
     verdict = judge(Point("1pct", 100, 11.0), 0.01, None, 1.0, max_exponent=1.5, budget=600.0)
     assert verdict.exponent is None
-    assert verdict.projected == pytest.approx(1.0 + 10.0 * 100)
+    assert verdict.projected == pytest.approx(1.0 + (10.0 - 0.5) * 100)
     assert verdict.problem is not None
     assert "dcs_budget=10.0 min" in verdict.problem
     assert "assuming time grows linearly" in verdict.problem
@@ -206,7 +208,7 @@ def test_budget_at_the_first_fraction_does_not_project_the_noise_floor() -> None
     # The case: a body 0.4 s over its overhead, within the noise, at 1%. Projecting the
     # floor (0.5 s x 100) failed nearly every test against a 30 s budget.
     verdict = judge(Point("1pct", 100, 0.9), 0.01, None, 0.5, max_exponent=1.5, budget=30.0)
-    assert verdict.projected == pytest.approx(40.5)
+    assert verdict.projected is None
     assert not verdict.failed
 
 

@@ -67,8 +67,9 @@ class Verdict:
 
     `exponent` is None on the first fraction rung (nothing to compare with); `basis` says what it
     was measured on: "task" (the executors' task time) or "wall" (the body's wall time).
-    `projected` is the estimated seconds of a run on the whole source. `problem` is the
-    `slowdown` message, or None.
+    `projected` is the estimated seconds of a run on the whole source (at the first fraction
+    rung, the least it can take; None there when the rung's time is within the noise).
+    `problem` is the `slowdown` message, or None.
     """
 
     point: Point
@@ -127,20 +128,22 @@ def project(
     overhead: float,
     k: float | None,
     below: Sequence[Point] = (),
-) -> float:
+) -> float | None:
     """Seconds of a whole-source run, from `point` measured at `fraction` of the source and the
-    fraction rungs `below` it.
+    fraction rungs `below` it; None when they give no evidence.
 
     With a rung below, `c + a * rows^k` is fitted to the wall times (`k` at least 1) and read
     at the whole source's rows: the growth the rungs measured, not their noise, is carried up.
-    With `point` alone, its net time over the overhead is projected linearly.
+    With `point` alone there is no growth to fit: the least a whole-source run can take
+    (`first_rung_floor`), or None when its net time is within the noise (the noise times
+    1/fraction is not a projection of anything).
     """
     if fraction >= 1.0:
         return point.seconds
     whole_rows = point.rows / fraction
     points = [p for p in (*below, point) if p.rows > 0]
     if len({p.rows for p in points}) < 2:
-        return overhead + max(point.seconds - overhead, 0.0) / fraction
+        return first_rung_floor(point, fraction, overhead)
     steepness = max(k if k is not None else 1.0, 1.0)
     c, a = growth_fit(points, steepness)
     return c + a * whole_rows**steepness
@@ -225,23 +228,21 @@ def judge(
         problem = steep_message(
             previous, point, overhead, k, max_exponent, projected, fraction, basis
         )
-    elif budget is not None and projected > budget:
-        problem = budget_message(point, fraction, overhead, k, len(history), projected, budget)
+    elif budget is not None and projected is not None and projected > budget:
+        problem = budget_message(point, overhead, k, len(history), projected, budget)
     return Verdict(point, previous, overhead, k, projected, problem, basis)
 
 
 def budget_message(
     point: Point,
-    fraction: float,
     overhead: float,
     k: float | None,
     rungs_below: int,
     projected: float,
     budget: float,
-) -> str | None:
-    """Why a projected whole-source run breaks `dcs_budget`, or None when the evidence is not
-    clear: at the first fraction rung (`rungs_below` is 0) only a net time well above the noise
-    counts."""
+) -> str:
+    """Why the `projected` whole-source run breaks `dcs_budget`: fitted to the fraction rungs,
+    or at the first fraction rung (`rungs_below` is 0) the least it can take."""
     limit = f"dcs_budget={_duration(budget)}"
     if rungs_below:
         growth = f", exponent {k:.2f}" if k is not None else ""
@@ -249,11 +250,8 @@ def budget_message(
             f"a run on the whole source would take about {_duration(projected)}, more than "
             f"{limit}: {_point(point)}{growth}, fitted to {rungs_below + 1} fraction rungs"
         )
-    least = first_rung_floor(point, fraction, overhead)
-    if least is None or least <= budget:
-        return None
     return (
-        f"a run on the whole source would take at least {_duration(least)}, more than {limit}: "
+        f"a run on the whole source would take at least {_duration(projected)}, more than {limit}: "
         f"{_point(point)}, less {overhead:.2f} s fixed overhead and "
         f"{noise_floor(overhead):.2f} s of noise, assuming time grows linearly"
     )
@@ -265,12 +263,13 @@ def steep_message(
     overhead: float,
     k: float,
     max_exponent: float,
-    projected: float,
+    projected: float | None,
     fraction: float,
     basis: str = "wall",
 ) -> str:
     rows_ratio = b.rows / a.rows
     whole = "at 100%" if fraction >= 1.0 else "projected at 100%"
+    projection = f"; {whole}: {_duration(projected)}" if projected is not None else ""
     k = round(k, 3)  # as the report and the table keep it, so all three show the same digits
     if basis == "task" and a.task_seconds is not None and b.task_seconds is not None:
         task_ratio = max(b.task_seconds, TASK_FLOOR_SECONDS) / max(
@@ -279,14 +278,13 @@ def steep_message(
         return (
             f"executor time grows as rows^{k:.2f} (max_exponent {max_exponent:g}): "
             f"data x{rows_ratio:.3g} -> task time x{task_ratio:.3g} "
-            f"({_task_point(a)}; {_task_point(b)}); {whole}: {_duration(projected)}"
+            f"({_task_point(a)}; {_task_point(b)}){projection}"
         )
     time_ratio = net_seconds(b.seconds, overhead) / net_seconds(a.seconds, overhead)
     return (
         f"time grows as rows^{k:.2f} (max_exponent {max_exponent:g}): "
         f"data x{rows_ratio:.3g} -> time x{time_ratio:.3g} "
-        f"({_point(a)}; {_point(b)}; less {overhead:.2f} s fixed overhead); "
-        f"{whole}: {_duration(projected)}"
+        f"({_point(a)}; {_point(b)}; less {overhead:.2f} s fixed overhead){projection}"
     )
 
 
