@@ -36,6 +36,7 @@ from pytest_dcs.spark.connect import is_connect_session, start_connect
 from pytest_dcs.spark.gateway import (
     forget_dead_gateway,
     launch_jvm,
+    quiet_lost_updates,
     session_state,
     shutdown_gateway,
 )
@@ -150,6 +151,7 @@ class Engines:
         with worker_python(master):
             session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
+        quiet_lost_updates(session)
         for path in shipped:
             session.sparkContext.addPyFile(str(path))
         return session

@@ -62,6 +62,28 @@ def launch_jvm(conf: Mapping[str, str]) -> tuple[bool, Path | None]:
     return True, tmp
 
 
+def quiet_lost_updates(session: SparkSession) -> None:
+    """Keep PySpark's accumulator server from printing a traceback when its JVM goes away.
+
+    The JVM sends accumulator updates to a server thread in this process over one connection;
+    a JVM killed or crashed closes it mid-read, and the server prints the `EOFError` on stderr,
+    outside any test. The plugin reports a JVM that is gone as the rung's `panic`; that traceback
+    would only be noise. Other errors of the server are printed as before.
+    """
+    server = getattr(getattr(session, "_sc", None), "_accumulatorServer", None)
+    if server is None or getattr(server, "_dcs_quiet", False):
+        return
+    printed = server.handle_error
+
+    def handle_error(request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], (EOFError, ConnectionError)):
+            return
+        printed(request, client_address)
+
+    server.handle_error = handle_error
+    server._dcs_quiet = True
+
+
 def session_state(session: SparkSession) -> SessionState:
     """Whether `session` can still run jobs; asks the JVM, and so costs one Py4J call."""
     sc = getattr(session, "_sc", None)
