@@ -1,16 +1,25 @@
-"""Localizing offending rows on real Spark: a body that fails on executors because of a few rows
-is re-run on subsets of its input until those rows are found, reported, captured and replayed.
+"""Offending rows on real Spark: a body that fails on executors because of a few rows is re-run
+on subsets of its input until those rows are found, reported, captured (masked) and replayed.
 
-The project's tiny sample is taken while the source is clean; then three rows with a null and
+The `events` tiny sample is taken while the source is clean; then three rows with a null and
 one with a malformed experiment id are added, as when the data changes after the sample was
-taken. The sample rungs pass, the fraction rungs meet the new rows. Each run is a fresh pytest
-process, shared by the tests of this module.
+taken. The sample rungs pass, the fraction rungs meet the new rows. A second source, `people`,
+has rows that break an expectation only at its 50% fraction, and e-mail addresses to mask.
+
+One project, four runs, each a fresh pytest process shared by the tests of this module (a
+climb starts a local-cluster, so the two sources share one):
+  1. local only: takes the clean `events` sample;
+  2. the climb: localizes and captures rows of both sources;
+  3. local only: the captured rows are replayed and fail the local rung;
+  4. local only, with --dcs-forget-captured: the captures are gone and the local rung passes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from conftest import Project, Run, write_events
@@ -25,13 +34,17 @@ MALFORMED_FILE = "extra-4.json"
 # A row whose value is far above every other: the largest of its column.
 OUTLIER_ID = 700_001
 
+PEOPLE_ROWS = 20_000
+MAGIC = [i for i in range(PEOPLE_ROWS) if i % 4999 == 5]  # the rows a rare-value bug trips on
+
 INI = """
 [pytest]
 dcs_sources =
     events = json:data/events
+    people = json:data/people
 dcs_fractions = 1.0
 # Rows captured at a fraction rung are masked; the failure must survive it.
-dcs_mask = client_id
+dcs_mask = client_id email
 # Correctness, not speed, is checked here: a busy machine must not run the search out of time.
 dcs_localize_budget = 120
 """
@@ -91,6 +104,18 @@ def test_outlier(scaled):
 def test_every_row(scaled):
     broken = F.udf(lambda value: value / 0, "double")
     assert scaled.select(broken("value").alias("b")).where("b IS NOT NULL").count() > 0
+
+
+@pytest.mark.scale("people", fractions=[0.5])
+def test_no_magic_value(scaled, rung):
+    rung.expect_rows(scaled, F.col("value") != 500.05, name="no magic value")
+
+
+@pytest.mark.scale("people", fractions=[0.5])
+def test_shifted_values(scaled, rung):
+    # The source's schema, other values: these rows are no rows of the source.
+    shifted = scaled.withColumn("value", F.col("value") - 10000)
+    rung.expect_rows(shifted, F.col("value") >= 0, name="no negative value")
 """
 
 
@@ -105,23 +130,64 @@ def _bad_rows(folder) -> None:
     (folder / MALFORMED_FILE).write_text(json.dumps(malformed) + "\n")
 
 
+def _email(i: int) -> str:
+    return f"user{i}.secret@corp.example"
+
+
+def _write_people(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for part in range(4):
+        lines = []
+        for i in range(part * 5000, (part + 1) * 5000):
+            value = 500.05 if i in MAGIC else (i * 7919) % 10_000 / 10 + 100
+            lines.append(json.dumps({"id": i, "email": _email(i), "value": value}))
+        (folder / f"part-{part}.json").write_text("\n".join(lines) + "\n")
+
+
+@dataclass
+class Runs:
+    """The project's runs, and its capture files as they were before the last run forgot them."""
+
+    project: Project
+    climbed: Run
+    replayed: Run
+    forgotten: Run
+    captured: dict[str, str]
+
+    @property
+    def all(self) -> list[Run]:
+        return [self.climbed, self.replayed, self.forgotten]
+
+
+def _captured_text(project: Project, source: str) -> str:
+    return (project.path / "dcs_samples" / f"{source}.captured.jsonl").read_text()
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, Run, Run]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     project = Project(tmp_path_factory.mktemp("localize"))
     project.write("pytest.ini", INI)
     project.write("test_jobs.py", TESTS.replace("DIVIDING_ID", str(DIVIDING_ID)))
     folder = project.path / "data" / "events"
     write_events(folder, CLEAN_ROWS)
+    _write_people(project.path / "data" / "people")
     project.run("--dcs-max-rung=local", "-k", "test_shout")  # takes the clean sample
     _bad_rows(folder)
     climbed = project.run(timeout=1500)  # a search per test, on a machine that may be busy
-    replayed = project.run("--dcs-max-rung=local", "-k", "test_shout or test_malformed")
-    yield project, climbed, replayed
+    captured = {"people": _captured_text(project, "people")}
+    replayed = project.run(
+        "--dcs-max-rung=local", "-k", "test_shout or test_malformed or test_no_magic_value"
+    )
+    captured["events"] = _captured_text(project, "events")
+    forgotten = project.run(
+        "--dcs-max-rung=local", "--dcs-forget-captured", "-k", "test_no_magic_value"
+    )
+    yield Runs(project, climbed, replayed, forgotten, captured)
     project.kill_leftovers()
 
 
-def test_the_rows_that_fail_are_localized_and_captured(runs: tuple[Project, Run, Run]) -> None:
-    project, climbed, _ = runs
+def test_the_rows_that_fail_are_localized_and_captured(runs: Runs) -> None:
+    climbed = runs.climbed
     rungs = climbed.rungs("test_shout")
     assert rungs["local"]["outcome"] == "passed"
     assert rungs["distributed"]["outcome"] == "passed"
@@ -132,14 +198,13 @@ def test_the_rows_that_fail_are_localized_and_captured(runs: tuple[Project, Run,
     assert failure["localization"]["rows_found"] == 3
     assert failure["localization"]["runs"] >= 1
     assert failure["captured_to"], failure
-    captured = (project.path / "dcs_samples" / "events.captured.jsonl").read_text()
-    assert all(str(i) in captured for i in BAD_IDS)
+    assert all(str(i) in runs.captured["events"] for i in BAD_IDS)
 
 
 def test_the_story_shows_the_rows_and_how_they_were_found(
-    runs: tuple[Project, Run, Run],
+    runs: Runs,
 ) -> None:
-    _, climbed, _ = runs
+    climbed = runs.climbed
     climbed.result.stdout.fnmatch_lines(
         [
             "*[[]dcs] data failure at rung 100pct*",
@@ -150,17 +215,17 @@ def test_the_story_shows_the_rows_and_how_they_were_found(
     )
 
 
-def test_captured_rows_fail_the_local_rung_next_run(runs: tuple[Project, Run, Run]) -> None:
-    _, _, replayed = runs
+def test_captured_rows_fail_the_local_rung_next_run(runs: Runs) -> None:
+    replayed = runs.replayed
     failure = replayed.rungs("test_shout")["local"]["failure"]
     assert failure["kind"] == "data", replayed.output
     assert sorted(row["id"] for row in failure["offending_rows"]) == BAD_IDS
 
 
 def test_rows_without_nulls_are_found_by_the_general_search(
-    runs: tuple[Project, Run, Run],
+    runs: Runs,
 ) -> None:
-    _, climbed, _ = runs
+    climbed = runs.climbed
     failure = climbed.rungs("test_first_id")["local"]["failure"]
     assert failure["kind"] == "data"
     assert [row["id"] for row in failure["offending_rows"]] == [0]
@@ -168,9 +233,9 @@ def test_rows_without_nulls_are_found_by_the_general_search(
 
 
 def test_a_plain_assert_is_an_assertion_without_a_row_search(
-    runs: tuple[Project, Run, Run],
+    runs: Runs,
 ) -> None:
-    _, climbed, _ = runs
+    climbed = runs.climbed
     failure = climbed.rungs("test_wrong_count")["local"]["failure"]
     assert failure["kind"] == "assertion"
     assert failure["localization"] is None
@@ -178,19 +243,19 @@ def test_a_plain_assert_is_an_assertion_without_a_row_search(
 
 
 def test_a_different_error_on_a_subset_does_not_make_its_rows_offending(
-    runs: tuple[Project, Run, Run],
+    runs: Runs,
 ) -> None:
     # Re-runs happen while the first error is handled; "RDD is empty" on harmless subsets
     # carries it as context and must not count as the division by zero.
-    _, climbed, _ = runs
+    climbed = runs.climbed
     failure = climbed.rungs("test_chained")["100pct"]["failure"]
     assert failure["kind"] == "data", climbed.output
     assert [row["id"] for row in failure["offending_rows"]] == [DIVIDING_ID], failure
     assert failure["localization"]["rows_found"] == 1
 
 
-def test_a_value_quoted_in_the_error_finds_its_row(runs: tuple[Project, Run, Run]) -> None:
-    _, climbed, _ = runs
+def test_a_value_quoted_in_the_error_finds_its_row(runs: Runs) -> None:
+    climbed = runs.climbed
     failure = climbed.rungs("test_malformed")["50pct"]["failure"]
     assert failure["kind"] == "data", climbed.output
     assert [row["id"] for row in failure["offending_rows"]] == [MALFORMED_ID], failure
@@ -199,21 +264,20 @@ def test_a_value_quoted_in_the_error_finds_its_row(runs: tuple[Project, Run, Run
 
 
 def test_rows_captured_at_a_fraction_rung_fail_the_local_rung_next_run(
-    runs: tuple[Project, Run, Run],
+    runs: Runs,
 ) -> None:
-    project, _, replayed = runs
+    replayed = runs.replayed
     failure = replayed.rungs("test_malformed")["local"]["failure"]
     assert failure["kind"] == "data", replayed.output
     assert [row["id"] for row in failure["offending_rows"]] == [MALFORMED_ID], failure
     # Captured masked, as the sample is: the real client id is not in the file.
-    captured = (project.path / "dcs_samples" / "events.captured.jsonl").read_text()
-    assert '"client_id": "c1"' not in captured
+    assert '"client_id": "c1"' not in runs.captured["events"]
 
 
 def test_a_body_failing_on_every_row_says_so_instead_of_naming_rows(
-    runs: tuple[Project, Run, Run],
+    runs: Runs,
 ) -> None:
-    _, climbed, _ = runs
+    climbed = runs.climbed
     failure = climbed.rungs("test_every_row")["local"]["failure"]
     assert failure["kind"] == "data", climbed.output
     assert failure["offending_rows"] == []
@@ -222,10 +286,65 @@ def test_a_body_failing_on_every_row_says_so_instead_of_naming_rows(
 
 
 def test_a_row_at_a_column_extreme_is_found_from_the_extremes(
-    runs: tuple[Project, Run, Run],
+    runs: Runs,
 ) -> None:
-    _, climbed, _ = runs
+    climbed = runs.climbed
     failure = climbed.rungs("test_outlier")["100pct"]["failure"]
     assert failure["kind"] == "data", climbed.output
     assert [row["id"] for row in failure["offending_rows"]] == [OUTLIER_ID], failure
     assert failure["localization"]["method"].startswith("rows at a column's min or max")
+
+
+def test_fraction_rung_reports_and_captures_the_offending_rows(runs: Runs) -> None:
+    rungs = runs.climbed.rungs("test_no_magic_value")
+    assert rungs["local"]["outcome"] == rungs["distributed"]["outcome"] == "passed"
+    failure = rungs["50pct"]["failure"]
+    assert rungs["50pct"]["outcome"] == "failed"
+    assert failure["kind"] == "data"
+    assert "break expectation 'no magic value'" in failure["summary"]
+    offending = failure["offending_rows"]
+    assert offending and all(r["value"] == 500.05 for r in offending)
+    assert {r["id"] for r in offending} <= set(MAGIC)
+    captured = runs.project.path / "dcs_samples" / "people.captured.jsonl"
+    assert failure["captured_to"] == str(captured)
+    lines = runs.captured["people"].splitlines()
+    assert len(lines) == 1 + len(offending)
+    entry = json.loads(lines[1])
+    assert entry["test"] == "test_jobs.py::test_no_magic_value"
+    assert entry["rung"] == "50pct" and entry["kind"] == "data"
+
+
+def test_captured_rows_are_replayed_at_local_next_run(runs: Runs) -> None:
+    found = runs.climbed.rungs("test_no_magic_value")
+    local = runs.replayed.rungs("test_no_magic_value")["local"]
+    assert local["outcome"] == "failed"
+    assert local["failure"]["kind"] == "data"
+    offending = found["50pct"]["failure"]["offending_rows"]
+    assert local["rows"] == found["local"]["rows"] + len(offending)
+
+
+def test_forget_captured_clears_the_replay(runs: Runs) -> None:
+    assert runs.forgotten.rungs("test_no_magic_value")["local"]["outcome"] == "passed"
+    samples = runs.project.path / "dcs_samples"
+    assert not (samples / "people.captured.jsonl").exists()
+    assert not (samples / "events.captured.jsonl").exists()
+    runs.forgotten.result.stdout.fnmatch_lines(["dcs: forgot 2 capture file(s)"])
+
+
+def test_masked_values_appear_nowhere(runs: Runs) -> None:
+    folder = runs.project.path / "dcs_samples"
+    texts = [p.read_text() for p in folder.iterdir() if p.is_file()]
+    texts += [run.output for run in runs.all]
+    texts += [json.dumps(run.report) for run in runs.all]
+    texts += runs.captured.values()
+    assert "@corp.example" not in "".join(texts)
+    offending = runs.climbed.rungs("test_no_magic_value")["50pct"]["failure"]["offending_rows"]
+    assert all(r["email"].endswith("@example.com") for r in offending)
+
+
+def test_rows_of_a_derived_frame_are_reported_not_captured(runs: Runs) -> None:
+    failure = runs.climbed.rungs("test_shifted_values")["local"]["failure"]
+    assert failure["kind"] == "data"
+    assert failure["offending_rows"] and all(r["value"] < 0 for r in failure["offending_rows"])
+    # Replaying them would test rows the source never had (and grow every test's input).
+    assert failure["captured_to"] is None

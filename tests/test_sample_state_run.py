@@ -1,12 +1,14 @@
 """Kept samples that no longer fit: a source that gained a column, and a corrupt sample file.
 
-One project, run four times at the local rung only (one local session per run):
-  1. takes the tiny sample of a JSON source;
-  2. after the source gained `region` and the test started using it: the local rung names the
-     stale sample and the refresh option instead of reporting a data failure with bogus rows;
+One project with two sources, run three times at the local rung only (one local session per
+run):
+  1. takes the tiny samples of both JSON sources;
+  2. after `events` gained `region` and its test started using it, and the `orders` sample file
+     was corrupted: the local rung names the stale sample and the refresh option instead of
+     reporting a data failure with bogus rows; the corrupt one gets a clear message, no
+     traceback, and both files are left as they were;
   3. with --dcs-refresh-samples: the test passes, and rows captured under the old schema are
-     replayed under the new one;
-  4. with the sample file corrupted: a clear message, no traceback, the file left as it was.
+     replayed under the new one.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ INI = """
 [pytest]
 dcs_sources =
     events = json:data/events
+    orders = json:data/orders
 """
 
-BEFORE = """
+ORDERS_TEST = """
+
+@pytest.mark.scale("orders")
+def test_orders(scaled):
+    assert scaled.count() > 0
+"""
+
+BEFORE = (
+    """
 import pyspark.sql.functions as F
 import pytest
 
@@ -36,8 +47,11 @@ import pytest
 def test_by_region(scaled):
     assert scaled.where(F.col("id") >= 0).count() > 0
 """
+    + ORDERS_TEST
+)
 
-AFTER = """
+AFTER = (
+    """
 import pyspark.sql.functions as F
 import pytest
 
@@ -51,6 +65,8 @@ def test_tiny_replays_captured_rows(tiny):
     rows = tiny("events").where(F.col("id") == -1).collect()
     assert [(r.exp, r.region) for r in rows] == [("captured", None)]
 """
+    + ORDERS_TEST
+)
 
 
 def write_source(folder: Path, *, region: bool) -> None:
@@ -71,6 +87,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, di
     project.write("pytest.ini", INI)
     project.write("test_events.py", BEFORE)
     write_source(project.path / "data" / "events", region=False)
+    write_source(project.path / "data" / "orders", region=False)
     done = {"taken": project.run("--dcs-max-rung=local")}
 
     write_source(project.path / "data" / "events", region=True)
@@ -82,17 +99,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, di
     store.add_captured(
         "events", old_schema, [tuple(captured.values())], {"rung": "10pct", "test": "earlier"}
     )
-    sample = project.path / "dcs_samples" / "events.jsonl"
-    done["stale"] = project.run("--dcs-max-rung=local", "-k", "test_by_region")
-    project.write("stale_sample_after.jsonl", sample.read_text())
-
-    done["refreshed"] = project.run("--dcs-max-rung=local", "--dcs-refresh-samples")
-
-    lines = sample.read_text().splitlines()
+    orders = project.path / "dcs_samples" / "orders.jsonl"
+    lines = orders.read_text().splitlines()
     lines[3] = lines[3][: len(lines[3]) // 2]
     project.write("corrupt.jsonl", "\n".join(lines) + "\n")
-    sample.write_text("\n".join(lines) + "\n")
-    done["corrupt"] = project.run("--dcs-max-rung=local", "-k", "test_by_region")
+    orders.write_text("\n".join(lines) + "\n")
+    sample = project.path / "dcs_samples" / "events.jsonl"
+    done["stale"] = project.run("--dcs-max-rung=local", "-k", "test_by_region or test_orders")
+    project.write("stale_sample_after.jsonl", sample.read_text())
+    project.write("corrupt_sample_after.jsonl", orders.read_text())
+
+    done["refreshed"] = project.run(
+        "--dcs-max-rung=local", "--dcs-refresh-samples", "-k", "not test_orders"
+    )
     yield project, done
     project.kill_leftovers()
 
@@ -141,12 +160,12 @@ def test_refresh_takes_the_new_schema_and_replays_old_captures(
 
 def test_a_corrupt_sample_names_the_line_and_the_fix(runs: tuple[Project, dict[str, Run]]) -> None:
     project, done = runs
-    corrupt = done["corrupt"]
-    local = corrupt.rungs("test_by_region")["local"]
+    corrupt = done["stale"]
+    local = corrupt.rungs("test_orders")["local"]
     assert local["outcome"] == "failed"
     summary = local["failure"]["summary"]
-    assert "events.jsonl is corrupt at line 4" in summary
+    assert "orders.jsonl is corrupt at line 4" in summary
     assert "--dcs-refresh-samples" in summary
     assert "Traceback" not in corrupt.output
-    sample = project.path / "dcs_samples" / "events.jsonl"
-    assert sample.read_text() == (project.path / "corrupt.jsonl").read_text()
+    after = (project.path / "corrupt_sample_after.jsonl").read_text()
+    assert after == (project.path / "corrupt.jsonl").read_text()

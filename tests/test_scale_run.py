@@ -130,7 +130,10 @@ def scale_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 @pytest.fixture(scope="module")
 def climbed(scale_project: Project) -> Run:
     pytest.importorskip("matplotlib")
-    run = scale_project.run("--dcs-plot=ladder.png", "--junitxml=junit.xml", "-p", "no:randomly")
+    # Nine tests up to 40pct: under a full suite beside other Spark work this passed 600 s.
+    run = scale_project.run(
+        "--dcs-plot=ladder.png", "--junitxml=junit.xml", "-p", "no:randomly", timeout=1500
+    )
     yield run
     scale_project.kill_leftovers()
 
