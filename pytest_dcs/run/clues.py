@@ -10,8 +10,10 @@ turned into a Column condition over the input, so that one filter gives the cand
   returns null instead of failing the job (up to `MAX_RECORDS` failing calls per task; beyond,
   the call raises again and the re-run fails as the rung did, instead of reading every row of
   an input a UDF fails on everywhere). A UDF called on input columns by name gives a condition
-  matching exactly the rows with the recorded arguments. Accumulators need a classic
-  SparkContext; over Spark Connect this clue is not read.
+  matching exactly the rows with the recorded arguments. Each call is recorded with the stage
+  and partition of its task, so that a re-run on rows laid out one per partition tells which
+  rows' own tasks raised (`pytest_dcs.run.verify`). Accumulators need a classic SparkContext;
+  over Spark Connect this clue is not read.
 
 - **Column extremes**: the row at each column's min and max (one aggregate over the input),
   where overflows, out-of-range dates and off-by-one bounds show.
@@ -29,7 +31,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_dcs.data.sampling import hash_columns
 from pytest_dcs.failures import message_shape
@@ -138,15 +140,44 @@ def _quoted(name: str) -> Column:
     return F.col(f"`{name.replace('`', '``')}`")
 
 
+class Call(NamedTuple):
+    """One UDF call that raised, as a recording re-run saw it."""
+
+    site: int
+    """Which call site of the body (an index into `FailingCalls.columns`)."""
+    args: tuple[Any, ...]
+    error: str
+    """The error line, `Type: message`."""
+    stage: int
+    """The id of the stage whose task made the call."""
+    partition: int
+    """The partition that task computed."""
+
+    def raised(self, identity: ErrorIdentity | None) -> bool:
+        """Whether the call raised the error of `identity` (own type and message shape); any
+        error, without one."""
+        if identity is None:
+            return True
+        kind = self.error.split(":", 1)[0].rsplit(".", 1)[-1]
+        return identity.token == kind and identity.shape == message_shape(self.error)
+
+
 @dataclass
 class FailingCalls:
     """What a recording re-run saw: per UDF call site, the input columns it was given (None
-    where an argument is not a plain column), and per call that raised: its site, arguments
-    and error line (`Type: message`)."""
+    where an argument is not a plain column), and the calls that raised."""
 
     columns: list[tuple[str | None, ...]] = field(default_factory=list)
-    calls: list[tuple[int, tuple[Any, ...], str]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
     truncated: bool = False
+
+    def partitions(self, identity: ErrorIdentity | None) -> dict[int, set[int]]:
+        """Per stage id, the partitions whose tasks made a call raising `identity`'s error."""
+        found: dict[int, set[int]] = {}
+        for call in self.calls:
+            if call.raised(identity):
+                found.setdefault(call.stage, set()).add(call.partition)
+        return found
 
     def condition(self, schema: StructType, identity: ErrorIdentity | None) -> Column | None:
         """Rows of an input with `schema` whose columns hold the arguments of a recorded call
@@ -155,12 +186,8 @@ class FailingCalls:
 
         names = set(schema.fieldNames())
         terms: list[Column] = []
-        for site, args, error in dict.fromkeys(self.calls):
-            kind = error.split(":", 1)[0].rsplit(".", 1)[-1]
-            if identity is not None and (
-                identity.token != kind or identity.shape != message_shape(error)
-            ):
-                continue
+        raised = (c for c in self.calls if c.raised(identity))
+        for site, args in dict.fromkeys((c.site, c.args) for c in raised):
             columns = self.columns[site]
             if len(columns) != len(args) or not all(c in names for c in columns):
                 continue
@@ -200,6 +227,7 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
     """
     sc = getattr(spark, "_sc", None)
     try:
+        from pyspark import TaskContext
         from pyspark.accumulators import AccumulatorParam
         from pyspark.sql.udf import UserDefinedFunction
         from pyspark.util import PythonEvalType
@@ -246,7 +274,9 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
                 name = kind.__qualname__
                 if kind.__module__ not in ("builtins", "__main__"):
                     name = f"{kind.__module__}.{name}"
-                calls.add([(site, values, f"{name}: {exc}".splitlines()[0])])
+                task = TaskContext.get()
+                where = (task.stageId(), task.partitionId()) if task is not None else (-1, -1)
+                calls.add([(site, values, f"{name}: {exc}".splitlines()[0], *where)])
                 return None
 
         _recording.inside = True
@@ -266,4 +296,7 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         UserDefinedFunction.__call__ = original  # type: ignore[method-assign]
         values = list(calls.value)
         found.truncated = len(values) > MAX_RECORDS
-        found.calls = [(site, tuple(args), error) for site, args, error in values[:MAX_RECORDS]]
+        found.calls = [
+            Call(site, tuple(args), error, stage, partition)
+            for site, args, error, stage, partition in values[:MAX_RECORDS]
+        ]

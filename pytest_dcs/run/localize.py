@@ -214,7 +214,7 @@ class Localizer:
         self._methods.append(method)
         before = len(search.found)
         with search.step("verify"):
-            verify(search, rows)
+            verify(search, rows, by_calls=True)
         if len(search.found) > before:
             return True
         self._methods.pop()

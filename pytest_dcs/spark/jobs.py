@@ -259,6 +259,24 @@ def failed_tasks(
     raise TasksUnreadable("no failed task of the re-run could be read")
 
 
+def stages_reading(sc: SparkContext, tag: str, tasks: int, rdd_id: int) -> set[int]:
+    """The ids of the stages of the jobs tagged `tag` that read RDD `rdd_id` in `tasks` tasks:
+    those where task `i` computed partition `i` of a layout of that RDD."""
+    store = status_store(sc)
+    tracker = sc.statusTracker()
+    found: set[int] = set()
+    for job_id in jobs_with_tag(sc, tag):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in job.stageIds if job is not None else ():
+            stage = tracker.getStageInfo(stage_id)
+            if stage is None or stage.numTasks != tasks:
+                continue
+            with contextlib.suppress(Exception):  # a skipped stage never ran: not in the store
+                if _stage_reads(store, stage_id, rdd_id):
+                    found.add(stage_id)
+    return found
+
+
 def _stage_reads(store: Any, stage_id: int, rdd_id: int) -> bool:
     """Whether the stage's RDDs (those it computes, up to its shuffle inputs) include `rdd_id`."""
     data = store.lastStageAttempt(stage_id)
