@@ -54,6 +54,11 @@ def body(df, merge=False):
     return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
 
 
+def asserting(df):
+    # Fails on the rows' nulls too: with only reserved ids, every value is null.
+    assert body(df) > 0
+
+
 def together(df):
     # Fails on id 3 only when id 1 went before it in the same task.
     seen = set()
@@ -140,6 +145,7 @@ found["layout"] = check(body, identity, rows)
 found["merged"] = check(merged, identity, rows)
 found["probe"] = check(body, identity, [rows[0], rows[1]], stop_on_pass=True)
 found["calls"] = check(body, identity, rows, by_calls=True)
+found["calls_asserting"] = check(asserting, identity, [rows[2], rows[5]], by_calls=True)
 found["calls_merged"] = check(merged, identity, rows, by_calls=True)
 found["together"] = check(together, identity_of(together), [rows[1], rows[3]], by_calls=True)
 flaky_identity = identity_of(flaky)
@@ -163,6 +169,7 @@ with recording_udfs(spark) as recorded:
 found["recorded"] = {
     "calls": sorted([c.args[0], c.error.split(":")[0], c.partition] for c in recorded.calls),
     "stages": len({c.stage for c in recorded.calls}),
+    "returned": recorded.returned,
 }
 spark.stop()
 print("RESULT " + json.dumps(found))
@@ -226,6 +233,17 @@ def test_recorded_calls_decide_every_row_in_two_reruns(checked: dict[str, Any]) 
     assert calls["runs"] == 2
 
 
+def test_recorded_calls_decide_rows_when_the_body_fails_on_the_recorded_nulls(
+    checked: dict[str, Any],
+) -> None:
+    # With recording, the failing calls return nulls and the body's assertion fails: the
+    # tasks that read the rows still ran to their end, and tell.
+    asserting = checked["calls_asserting"]
+    assert asserting["ids"] == [2, 5]
+    assert asserting["kept"] == [2, 5]
+    assert asserting["runs"] == 2
+
+
 def test_calls_after_the_rows_were_merged_fall_back_to_rows_alone(
     checked: dict[str, Any],
 ) -> None:
@@ -263,6 +281,9 @@ def test_the_localizer_verifies_the_failing_calls_rows_in_two_reruns(
     assert localized["method"] == "arguments of the failing UDF calls"
     assert localized["steps"]["recording re-run"] == 1
     assert localized["steps"]["verify"] == 2
+    # The UDF returned on more calls than it raised on: it does not fail on any row, which
+    # needs no probe of two ordinary rows.
+    assert "any row" not in localized["steps"]
 
 
 def test_a_recorded_call_says_which_task_made_it(checked: dict[str, Any]) -> None:
@@ -271,3 +292,8 @@ def test_a_recorded_call_says_which_task_made_it(checked: dict[str, Any]) -> Non
     recorded = checked["recorded"]
     assert recorded["calls"] == [[2, "ValueError", 0], [5, "ValueError", 1], [6, "KeyError", 1]]
     assert recorded["stages"] == 1
+
+
+def test_a_recording_counts_the_calls_that_returned(checked: dict[str, Any]) -> None:
+    # The one call site (0) returned on ids 0, 1, 3, 4 and 7 (JSON makes the site a string).
+    assert checked["recorded"]["returned"] == {"0": 5}

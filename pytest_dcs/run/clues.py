@@ -165,11 +165,13 @@ class Call(NamedTuple):
 @dataclass
 class FailingCalls:
     """What a recording re-run saw: per UDF call site, the input columns it was given (None
-    where an argument is not a plain column), and the calls that raised."""
+    where an argument is not a plain column), the calls that raised, and per call site how
+    many calls returned."""
 
     columns: list[tuple[str | None, ...]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     truncated: bool = False
+    returned: dict[int, int] = field(default_factory=dict)
 
     def partitions(self, identity: ErrorIdentity | None) -> dict[int, set[int]]:
         """Per stage id, the partitions whose tasks made a call raising `identity`'s error."""
@@ -246,7 +248,16 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
             value1.extend(value2[: max(0, MAX_RECORDS + 1 - len(value1))])
             return value1
 
+    class Returns(AccumulatorParam):  # type: ignore[type-arg]
+        def zero(self, value: list[Any]) -> list[Any]:
+            return []
+
+        def addInPlace(self, value1: list[Any], value2: list[Any]) -> list[Any]:
+            value1.extend(value2)
+            return value1
+
     calls = sc.accumulator([], Calls())
+    returns = sc.accumulator([], Returns())
     found = FailingCalls()
     plain = (PythonEvalType.SQL_BATCHED_UDF, PythonEvalType.SQL_ARROW_BATCHED_UDF)
     original = UserDefinedFunction.__call__
@@ -259,10 +270,13 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         func = self.func
         # Failing calls so far in this task: the function is unpickled afresh for each task.
         failed = [0]
+        # Calls that returned in this task: counted in place and added to `returns` once, as
+        # a task sends its accumulators' values when it ends (an add per call costs more).
+        returned = [site, 0]
 
         def calling(*values: Any) -> Any:
             try:
-                return func(*values)
+                result = func(*values)
             except Exception as exc:
                 failed[0] += 1
                 if failed[0] > MAX_RECORDS:
@@ -278,6 +292,10 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
                 where = (task.stageId(), task.partitionId()) if task is not None else (-1, -1)
                 calls.add([(site, values, f"{name}: {exc}".splitlines()[0], *where)])
                 return None
+            if not returned[1]:
+                returns.add([returned])
+            returned[1] += 1
+            return result
 
         _recording.inside = True
         try:
@@ -300,3 +318,5 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
             Call(site, tuple(args), error, stage, partition)
             for site, args, error, stage, partition in values[:MAX_RECORDS]
         ]
+        for site, count in returns.value:
+            found.returned[site] = found.returned.get(site, 0) + count

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_dcs.spark.jobs import TasksUnreadable, stages_reading
+from pytest_dcs.spark.jobs import TasksUnreadable, layout_stages
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row
@@ -79,10 +79,12 @@ def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[
     1. The body runs on the rows laid out one per partition with its Python UDFs recording the
        calls that raise (`recording_udfs`), so no task ends the job. A row is a candidate when,
        in a stage that read the layout one row per task, the task of its partition recorded a
-       call raising the error (own type and message shape). The others are cleared: their tasks
-       ran and raised nothing of the kind. When the re-run does not pass (something other than
-       a wrapped UDF failed), or a call raised it in a stage that did not read the layout (the
-       body merged or shuffled its rows first), nothing is decided.
+       call raising the error (own type and message shape). The rows whose tasks ran to their
+       end in every stage that read the layout, raising nothing of the kind, are cleared. The
+       re-run may fail otherwise afterwards (a body asserting on the nulls the recording UDFs
+       returned). When it fails the same way (something not recorded raised the error), or a
+       call raised it in a stage that did not read the layout (the body merged or shuffled its
+       rows first), nothing is decided.
     2. The body runs on the candidates, one per partition, without recording. It must fail the
        same way in a task of a candidate, and no candidate's task may pass or fail otherwise;
        then the candidates are the rows. Otherwise (a UDF whose failure depends on state or
@@ -96,27 +98,33 @@ def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[
     tag = search.tag()
     with recording_udfs(search.spark) as recorded:
         outcome = search.outcome(layout, tag) if recorded is not None else None
-    if recorded is None or outcome != "passed" or recorded.truncated:
+    # "other" still tells: a body often fails on the nulls the recording UDFs returned.
+    if recorded is None or outcome not in ("passed", "other") or recorded.truncated:
         return [], rows
+    stages = layout_stages(search.sc, tag, len(rows), rdd_id)
     raised = recorded.partitions(search.identity)
-    if not raised:
-        return [], []
-    layout_stages = stages_reading(search.sc, tag, len(rows), rdd_id)
-    if not set(raised) <= layout_stages:
+    if not stages or not set(raised) <= set(stages):
         return [], rows
-    candidates = [rows[index] for index in sorted(set().union(*raised.values()))]
+    failed = set().union(*raised.values())
+    # Rows whose task ran to its end in every stage that read the layout, raising nothing.
+    cleared = set.intersection(*stages.values()) - failed
+    undecided = [row for index, row in enumerate(rows) if index not in failed | cleared]
+    if not failed:
+        return [], undecided
+    candidates = [rows[index] for index in sorted(failed)]
     layout, rdd_id = one_per_partition(search, candidates)
     tag = search.tag()
     if search.outcome(layout, tag) != "same":
-        return [], candidates
+        return [], candidates + undecided
     try:
         tasks = search.read_tasks(tag, len(candidates), rdd_id)
     except TasksUnreadable:
-        return [], candidates
+        return [], candidates + undecided
     if tasks.failed and not tasks.clean and not tasks.other:
-        return candidates, []
+        return candidates, undecided
     kept = [row for index, row in enumerate(candidates) if index in tasks.failed]
-    return kept, [row for index, row in enumerate(candidates) if index not in tasks.failed]
+    rest = [row for index, row in enumerate(candidates) if index not in tasks.failed]
+    return kept, rest + undecided
 
 
 def one_per_partition(search: Search, rows: list[Row]) -> tuple[DataFrame, int]:
