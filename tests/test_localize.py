@@ -1,4 +1,5 @@
-"""Spark-free parts of localization: the search budget, key ranges, error identity."""
+"""Spark-free parts of localization: the search budget, key ranges, error identity, recorded
+UDF calls."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import itertools
 import pytest
 
 from pytest_dcs.failures import error_identity, message_shape
-from pytest_dcs.run.clues import quoted_values
+from pytest_dcs.run.clues import Call, FailingCalls, quoted_values
 from pytest_dcs.run.search import Localization
 from pytest_dcs.run.searchspace import HIGH, LOW, KeyRange
 from pytest_dcs.settings import MIN_LOCALIZE_SECONDS, LocalizeBudget
@@ -140,3 +141,21 @@ def test_the_story_line_says_what_was_found_and_what_it_cost() -> None:
     cut = Localization(runs=0, seconds=10.0, note="the budget ran out")
     assert cut.describe(10.0).endswith("(budget 10.0 s); the budget ran out")
     assert cut.to_json(10.0)["rows_found"] == 0
+
+
+def test_recorded_calls_name_the_tasks_that_raised_the_error() -> None:
+    identity = error_identity(_worker_error("ValueError: id 7 is reserved"))
+    recorded = FailingCalls(
+        columns=[("id",)],
+        calls=[
+            Call(0, (7,), "ValueError: id 7 is reserved", 3, 0),
+            Call(0, (9,), "ValueError: id 9 is reserved", 3, 4),
+            Call(0, (6,), "KeyError: 6", 3, 2),
+            Call(0, (8,), "ValueError: id 8 is over", 3, 5),
+            Call(0, (1,), "ValueError: id 1 is reserved", 5, 1),
+        ],
+    )
+    # Same type and message shape, whatever the values; the KeyError and the other message are
+    # other errors.
+    assert recorded.partitions(identity) == {3: {0, 4}, 5: {1}}
+    assert recorded.partitions(None) == {3: {0, 2, 4, 5}, 5: {1}}

@@ -2,8 +2,10 @@
 a row is kept only when the task that read it alone failed the same way.
 
 One subprocess starts a local[2] session and has `verify` check rows of a small input: some
-fail the original way, one fails another way, the rest pass. Its findings are printed as JSON
-and shared by the tests of this module.
+fail the original way, one fails another way, the rest pass. For a Python UDF's error, the rows
+are also checked from the failing calls recorded in one re-run (`by_calls`), including UDFs
+whose failure depends on another row or on state. Its findings are printed as JSON and shared
+by the tests of this module.
 """
 
 from __future__ import annotations
@@ -21,16 +23,20 @@ SCRIPT = """
 import json
 import os
 import sys
+import tempfile
 
 import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
 from pytest_dcs.failures import error_identity
+from pytest_dcs.run.clues import recording_udfs
+from pytest_dcs.run.localize import Localizer
 from pytest_dcs.run.search import Search
 from pytest_dcs.run.verify import verify
 
 RESERVED = {2, 5}
 OTHER = 6
+MARKS = tempfile.mkdtemp(prefix="dcs-verify-marks-")
 
 
 def checked(number):
@@ -48,6 +54,38 @@ def body(df, merge=False):
     return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
 
 
+def asserting(df):
+    # Fails on the rows' nulls too: with only reserved ids, every value is null.
+    assert body(df) > 0
+
+
+def together(df):
+    # Fails on id 3 only when id 1 went before it in the same task.
+    seen = set()
+
+    def meet(number):
+        seen.add(number)
+        if number == 3 and 1 in seen:
+            raise ValueError(f"id {number} met id 1")
+        return number
+
+    guard = F.udf(meet, "long")
+    return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
+
+
+def flaky(df):
+    # Fails on a reserved id the first time any task meets it, never again: state on disk.
+    def once(number):
+        mark = os.path.join(MARKS, str(number))
+        if number in RESERVED and not os.path.exists(mark):
+            open(mark, "w").close()
+            raise ValueError(f"id {number} is reserved")
+        return number
+
+    guard = F.udf(once, "long")
+    return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
+
+
 # Python workers run this interpreter, which has what the UDFs need (pyarrow).
 os.environ["PYSPARK_PYTHON"] = sys.executable
 spark = (
@@ -55,44 +93,83 @@ spark = (
     .config("spark.ui.enabled", "false")
     .config("spark.driver.host", "127.0.0.1")
     .config("spark.driver.bindAddress", "127.0.0.1")
+    .config("spark.task.maxFailures", "1")
     .getOrCreate()
 )
 spark.sparkContext.setLogLevel("OFF")
+# Two partitions: ids 0-3, then 4-7.
 df = spark.createDataFrame([(i, f"c{i}") for i in range(8)], "id long, client_id string")
-try:
-    body(df)
-except Exception as exc:
-    identity = error_identity(exc)
+rows = df.orderBy("id").collect()
 
 
-def search(merge=False):
+def identity_of(run):
+    try:
+        run(df)
+    except Exception as exc:
+        return error_identity(exc)
+    raise AssertionError("the body passed")
+
+
+def reproducer(run, identity):
     def reproduce(subset):
         try:
-            body(subset, merge)
+            run(subset)
         except Exception as again:
             return "same" if error_identity(again) == identity else "other"
         return "passed"
 
-    return Search(spark, df, reproduce, limit=10, budget=120, identity=identity)
+    return reproduce
 
 
-rows = df.orderBy("id").collect()
-found = {}
-for name, merge in (("layout", False), ("merged", True)):
-    checking = search(merge)
+def search(run, identity):
+    reproduce = reproducer(run, identity)
+    checking = Search(spark, df, reproduce, limit=10, budget=120, identity=identity)
     checking.start()
-    failing = verify(checking, rows)
-    found[name] = {
+    return checking
+
+
+def check(run, identity, candidates, **options):
+    checking = search(run, identity)
+    failing = verify(checking, candidates, **options)
+    return {
         "ids": sorted(r.id for r in failing),
         "kept": sorted(r.id for r in checking.rows()),
         "runs": checking.result.runs,
     }
-probe = search()
-probe.start()
-found["probe"] = {
-    "ids": sorted(r.id for r in verify(probe, [rows[0], rows[1]], stop_on_pass=True)),
-    "kept": sorted(r.id for r in probe.rows()),
-    "runs": probe.result.runs,
+
+
+found = {}
+identity = identity_of(body)
+merged = lambda subset: body(subset, merge=True)
+found["layout"] = check(body, identity, rows)
+found["merged"] = check(merged, identity, rows)
+found["probe"] = check(body, identity, [rows[0], rows[1]], stop_on_pass=True)
+found["calls"] = check(body, identity, rows, by_calls=True)
+found["calls_asserting"] = check(asserting, identity, [rows[2], rows[5]], by_calls=True)
+found["calls_merged"] = check(merged, identity, rows, by_calls=True)
+found["together"] = check(together, identity_of(together), [rows[1], rows[3]], by_calls=True)
+flaky_identity = identity_of(flaky)
+for name in os.listdir(MARKS):  # forget what the first run met
+    os.remove(os.path.join(MARKS, name))
+found["flaky"] = check(flaky, flaky_identity, [rows[2], rows[5]], by_calls=True)
+
+localized = Localizer(
+    spark, df, reproducer(body, identity), limit=10, budget=120, identity=identity,
+    message=identity.message,
+).run()
+found["localized"] = {
+    "ids": sorted(r.id for r in localized.rows),
+    "complete": localized.complete,
+    "steps": {name: step.runs for name, step in localized.steps.items()},
+    "method": localized.method,
+}
+
+with recording_udfs(spark) as recorded:
+    body(df)
+found["recorded"] = {
+    "calls": sorted([c.args[0], c.error.split(":")[0], c.partition] for c in recorded.calls),
+    "stages": len({c.stage for c in recorded.calls}),
+    "returned": recorded.returned,
 }
 spark.stop()
 print("RESULT " + json.dumps(found))
@@ -145,3 +222,78 @@ def test_a_probe_stops_at_the_first_passing_row_and_keeps_nothing(
     assert probe["ids"] == []
     assert probe["kept"] == []
     assert probe["runs"] == 1
+
+
+def test_recorded_calls_decide_every_row_in_two_reruns(checked: dict[str, Any]) -> None:
+    # One re-run recording the failing calls of each row's own task, one confirming without
+    # recording: the KeyError of row 6 is another error, and the passing rows are cleared.
+    calls = checked["calls"]
+    assert calls["ids"] == [2, 5]
+    assert calls["kept"] == [2, 5]
+    assert calls["runs"] == 2
+
+
+def test_recorded_calls_decide_rows_when_the_body_fails_on_the_recorded_nulls(
+    checked: dict[str, Any],
+) -> None:
+    # With recording, the failing calls return nulls and the body's assertion fails: the
+    # tasks that read the rows still ran to their end, and tell.
+    asserting = checked["calls_asserting"]
+    assert asserting["ids"] == [2, 5]
+    assert asserting["kept"] == [2, 5]
+    assert asserting["runs"] == 2
+
+
+def test_calls_after_the_rows_were_merged_fall_back_to_rows_alone(
+    checked: dict[str, Any],
+) -> None:
+    # The recorded calls were made by a task that read every row: they name no row, so the
+    # rows are checked as without recording (a layout re-run, then each row alone).
+    merged = checked["calls_merged"]
+    assert merged["ids"] == [2, 5]
+    assert merged["kept"] == [2, 5]
+    assert merged["runs"] == 1 + 1 + 8
+
+
+def test_a_row_failing_only_beside_another_is_not_kept(checked: dict[str, Any]) -> None:
+    # Id 3 fails only in a task that met id 1 before it: laid out alone, neither fails.
+    together = checked["together"]
+    assert together["ids"] == []
+    assert together["kept"] == []
+    assert together["runs"] == 1
+
+
+def test_rows_that_fail_only_once_are_not_kept(checked: dict[str, Any]) -> None:
+    # The recording re-run saw both rows fail; without recording neither fails again, so the
+    # confirmation passes and the rows are checked as without recording: nothing is kept.
+    flaky = checked["flaky"]
+    assert flaky["ids"] == []
+    assert flaky["kept"] == []
+    assert flaky["runs"] == 3
+
+
+def test_the_localizer_verifies_the_failing_calls_rows_in_two_reruns(
+    checked: dict[str, Any],
+) -> None:
+    localized = checked["localized"]
+    assert localized["ids"] == [2, 5]
+    assert localized["complete"] is True
+    assert localized["method"] == "arguments of the failing UDF calls"
+    assert localized["steps"]["recording re-run"] == 1
+    assert localized["steps"]["verify"] == 2
+    # The UDF returned on more calls than it raised on: it does not fail on any row, which
+    # needs no probe of two ordinary rows.
+    assert "any row" not in localized["steps"]
+
+
+def test_a_recorded_call_says_which_task_made_it(checked: dict[str, Any]) -> None:
+    # Ids 2 and 5 raised the error, 6 another one; ids 0-3 are the first partition, 4-7 the
+    # second, read by one stage.
+    recorded = checked["recorded"]
+    assert recorded["calls"] == [[2, "ValueError", 0], [5, "ValueError", 1], [6, "KeyError", 1]]
+    assert recorded["stages"] == 1
+
+
+def test_a_recording_counts_the_calls_that_returned(checked: dict[str, Any]) -> None:
+    # The one call site (0) returned on ids 0, 1, 3, 4 and 7 (JSON makes the site a string).
+    assert checked["recorded"]["returned"] == {"0": 5}

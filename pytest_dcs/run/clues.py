@@ -10,8 +10,10 @@ turned into a Column condition over the input, so that one filter gives the cand
   returns null instead of failing the job (up to `MAX_RECORDS` failing calls per task; beyond,
   the call raises again and the re-run fails as the rung did, instead of reading every row of
   an input a UDF fails on everywhere). A UDF called on input columns by name gives a condition
-  matching exactly the rows with the recorded arguments. Accumulators need a classic
-  SparkContext; over Spark Connect this clue is not read.
+  matching exactly the rows with the recorded arguments. Each call is recorded with the stage
+  and partition of its task, so that a re-run on rows laid out one per partition tells which
+  rows' own tasks raised (`pytest_dcs.run.verify`). Accumulators need a classic SparkContext;
+  over Spark Connect this clue is not read.
 
 - **Column extremes**: the row at each column's min and max (one aggregate over the input),
   where overflows, out-of-range dates and off-by-one bounds show.
@@ -29,7 +31,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_dcs.data.sampling import hash_columns
 from pytest_dcs.failures import message_shape
@@ -138,15 +140,46 @@ def _quoted(name: str) -> Column:
     return F.col(f"`{name.replace('`', '``')}`")
 
 
+class Call(NamedTuple):
+    """One UDF call that raised, as a recording re-run saw it."""
+
+    site: int
+    """Which call site of the body (an index into `FailingCalls.columns`)."""
+    args: tuple[Any, ...]
+    error: str
+    """The error line, `Type: message`."""
+    stage: int
+    """The id of the stage whose task made the call."""
+    partition: int
+    """The partition that task computed."""
+
+    def raised(self, identity: ErrorIdentity | None) -> bool:
+        """Whether the call raised the error of `identity` (own type and message shape); any
+        error, without one."""
+        if identity is None:
+            return True
+        kind = self.error.split(":", 1)[0].rsplit(".", 1)[-1]
+        return identity.token == kind and identity.shape == message_shape(self.error)
+
+
 @dataclass
 class FailingCalls:
     """What a recording re-run saw: per UDF call site, the input columns it was given (None
-    where an argument is not a plain column), and per call that raised: its site, arguments
-    and error line (`Type: message`)."""
+    where an argument is not a plain column), the calls that raised, and per call site how
+    many calls returned."""
 
     columns: list[tuple[str | None, ...]] = field(default_factory=list)
-    calls: list[tuple[int, tuple[Any, ...], str]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
     truncated: bool = False
+    returned: dict[int, int] = field(default_factory=dict)
+
+    def partitions(self, identity: ErrorIdentity | None) -> dict[int, set[int]]:
+        """Per stage id, the partitions whose tasks made a call raising `identity`'s error."""
+        found: dict[int, set[int]] = {}
+        for call in self.calls:
+            if call.raised(identity):
+                found.setdefault(call.stage, set()).add(call.partition)
+        return found
 
     def condition(self, schema: StructType, identity: ErrorIdentity | None) -> Column | None:
         """Rows of an input with `schema` whose columns hold the arguments of a recorded call
@@ -155,12 +188,8 @@ class FailingCalls:
 
         names = set(schema.fieldNames())
         terms: list[Column] = []
-        for site, args, error in dict.fromkeys(self.calls):
-            kind = error.split(":", 1)[0].rsplit(".", 1)[-1]
-            if identity is not None and (
-                identity.token != kind or identity.shape != message_shape(error)
-            ):
-                continue
+        raised = (c for c in self.calls if c.raised(identity))
+        for site, args in dict.fromkeys((c.site, c.args) for c in raised):
             columns = self.columns[site]
             if len(columns) != len(args) or not all(c in names for c in columns):
                 continue
@@ -200,6 +229,7 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
     """
     sc = getattr(spark, "_sc", None)
     try:
+        from pyspark import TaskContext
         from pyspark.accumulators import AccumulatorParam
         from pyspark.sql.udf import UserDefinedFunction
         from pyspark.util import PythonEvalType
@@ -218,7 +248,16 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
             value1.extend(value2[: max(0, MAX_RECORDS + 1 - len(value1))])
             return value1
 
+    class Returns(AccumulatorParam):  # type: ignore[type-arg]
+        def zero(self, value: list[Any]) -> list[Any]:
+            return []
+
+        def addInPlace(self, value1: list[Any], value2: list[Any]) -> list[Any]:
+            value1.extend(value2)
+            return value1
+
     calls = sc.accumulator([], Calls())
+    returns = sc.accumulator([], Returns())
     found = FailingCalls()
     plain = (PythonEvalType.SQL_BATCHED_UDF, PythonEvalType.SQL_ARROW_BATCHED_UDF)
     original = UserDefinedFunction.__call__
@@ -231,10 +270,13 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         func = self.func
         # Failing calls so far in this task: the function is unpickled afresh for each task.
         failed = [0]
+        # Calls that returned in this task: counted in place and added to `returns` once, as
+        # a task sends its accumulators' values when it ends (an add per call costs more).
+        returned = [site, 0]
 
         def calling(*values: Any) -> Any:
             try:
-                return func(*values)
+                result = func(*values)
             except Exception as exc:
                 failed[0] += 1
                 if failed[0] > MAX_RECORDS:
@@ -246,8 +288,14 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
                 name = kind.__qualname__
                 if kind.__module__ not in ("builtins", "__main__"):
                     name = f"{kind.__module__}.{name}"
-                calls.add([(site, values, f"{name}: {exc}".splitlines()[0])])
+                task = TaskContext.get()
+                where = (task.stageId(), task.partitionId()) if task is not None else (-1, -1)
+                calls.add([(site, values, f"{name}: {exc}".splitlines()[0], *where)])
                 return None
+            if not returned[1]:
+                returns.add([returned])
+            returned[1] += 1
+            return result
 
         _recording.inside = True
         try:
@@ -266,4 +314,9 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         UserDefinedFunction.__call__ = original  # type: ignore[method-assign]
         values = list(calls.value)
         found.truncated = len(values) > MAX_RECORDS
-        found.calls = [(site, tuple(args), error) for site, args, error in values[:MAX_RECORDS]]
+        found.calls = [
+            Call(site, tuple(args), error, stage, partition)
+            for site, args, error, stage, partition in values[:MAX_RECORDS]
+        ]
+        for site, count in returns.value:
+            found.returned[site] = found.returned.get(site, 0) + count

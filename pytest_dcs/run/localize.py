@@ -6,9 +6,10 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 0. **Failing UDF calls** (see `pytest_dcs.run.clues`): one re-run on the whole input with the
    body's Python UDFs recording the arguments of the calls that raise, skipped when the error is
    one of Spark's own (an error class no UDF raises).
-1. **Any row?** Unless that re-run passed with few failing calls, the body is run on two
-   ordinary rows, each alone. When both fail the same way, the error is not about particular
-   rows, and the search says so instead of blaming some.
+1. **Any row?** Unless that re-run passed with each UDF that raised returning on more calls
+   than it raised on, the body is run on two ordinary rows, each alone. When both fail the
+   same way, the error is not about particular rows, and the search says so instead of
+   blaming some.
 2. **Clues**: the recorded arguments and the values the error message quotes, each turned into
    one Column filter. The search below runs on those candidates first. When the recording
    re-run passed with every failing call recorded, the candidates are all there is to find.
@@ -34,6 +35,7 @@ The re-runs, the budget and the rows found are the `Search` every step shares
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from pytest_dcs.run.narrow import bisect, descend
@@ -159,16 +161,14 @@ class Localizer:
 
     def _may_fail_on_any_row(self, recorded: FailingCalls | None, outcome: Outcome | None) -> bool:
         """Whether the body might fail on any row: unless the recording re-run passed with
-        every failing call recorded, and those calls are too few to hold half of the input's
-        rows. Then the rows of the failing calls are checked alone anyway, and asking two
-        ordinary rows alone would cost a re-run for nothing."""
+        every failing call recorded, and each UDF that raised returned on more calls than it
+        raised on. Then it does not fail on every row, the rows of the failing calls are
+        checked alone anyway, and asking two ordinary rows alone would cost a re-run for
+        nothing."""
         if recorded is None or outcome != "passed" or recorded.truncated or not recorded.calls:
             return True
-        failing = len(recorded.calls)
-        with self.search.step("any row"):
-            rows = self.df.limit(2 * failing + 1).count()
-            self.search.check_time()
-        return rows <= 2 * failing
+        failing = Counter(call.site for call in recorded.calls)
+        return any(recorded.returned.get(site, 0) <= count for site, count in failing.items())
 
     def _clues(
         self, recorded: FailingCalls | None, outcome: Outcome | None
@@ -214,7 +214,7 @@ class Localizer:
         self._methods.append(method)
         before = len(search.found)
         with search.step("verify"):
-            verify(search, rows)
+            verify(search, rows, by_calls=True)
         if len(search.found) > before:
             return True
         self._methods.pop()

@@ -2,14 +2,19 @@
 
 The rows are laid out one per partition, so each task of the stage reading them reads one row.
 The first failed task ends the job, so a re-run decides the rows whose tasks ran, and the others
-go into the next one.
+go into the next one: ten failing rows cost about ten re-runs.
+
+When the error is a Python UDF's, two re-runs decide them all (`by_recorded_calls`): the first
+with the body's UDFs recording their failing calls instead of raising, so every task runs and
+tells whether its row raised the error; the second, without recording, must fail the same way
+in a task of one of those rows. Where either disagrees, the rows are checked as above.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_dcs.spark.jobs import TasksUnreadable
+from pytest_dcs.spark.jobs import TasksUnreadable, layout_stages
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row
@@ -17,7 +22,9 @@ if TYPE_CHECKING:
     from pytest_dcs.run.search import Search
 
 
-def verify(search: Search, rows: list[Row], *, stop_on_pass: bool = False) -> list[Row]:
+def verify(
+    search: Search, rows: list[Row], *, stop_on_pass: bool = False, by_calls: bool = False
+) -> list[Row]:
     """Which of `rows` fail the same way on their own: kept as found (unless `stop_on_pass`, a
     probe), and returned.
 
@@ -26,9 +33,14 @@ def verify(search: Search, rows: list[Row], *, stop_on_pass: bool = False) -> li
     shuffle); a task that passed clears its row. The first failed task ends the job, so the rows
     whose tasks never ran go into the next re-run. Where tasks cannot be read (Spark Connect, a
     body that repartitions its input first), each row undecided is re-run alone. With
-    `stop_on_pass`, a row that passes ends the checks."""
+    `stop_on_pass`, a row that passes ends the checks. With `by_calls` (the error is a Python
+    UDF's), the rows are first checked by `by_recorded_calls`."""
     failing: list[Row] = []
     pending = list(rows)
+    if by_calls and not stop_on_pass and search.sc is not None and pending:
+        failing, pending = by_recorded_calls(search, pending)
+        for row in failing:
+            search.keep(row)
     while pending and search.sc is not None:
         layout, rdd_id = one_per_partition(search, pending)
         tag = search.tag()
@@ -58,6 +70,61 @@ def verify(search: Search, rows: list[Row], *, stop_on_pass: bool = False) -> li
         if not stop_on_pass:
             search.keep(row)
     return failing
+
+
+def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """The rows of `rows` that fail the same way on their own, in two re-runs, and those left
+    undecided (to check one task at a time).
+
+    1. The body runs on the rows laid out one per partition with its Python UDFs recording the
+       calls that raise (`recording_udfs`), so no task ends the job. A row is a candidate when,
+       in a stage that read the layout one row per task, the task of its partition recorded a
+       call raising the error (own type and message shape). The rows whose tasks ran to their
+       end in every stage that read the layout, raising nothing of the kind, are cleared. The
+       re-run may fail otherwise afterwards (a body asserting on the nulls the recording UDFs
+       returned). When it fails the same way (something not recorded raised the error), or a
+       call raised it in a stage that did not read the layout (the body merged or shuffled its
+       rows first), nothing is decided.
+    2. The body runs on the candidates, one per partition, without recording. It must fail the
+       same way in a task of a candidate, and no candidate's task may pass or fail otherwise;
+       then the candidates are the rows. Otherwise (a UDF whose failure depends on state or
+       chance) only the rows whose own task failed the same way are kept, and the others are
+       left undecided.
+    """
+    from pytest_dcs.run.clues import recording_udfs
+
+    assert search.sc is not None
+    layout, rdd_id = one_per_partition(search, rows)
+    tag = search.tag()
+    with recording_udfs(search.spark) as recorded:
+        outcome = search.outcome(layout, tag) if recorded is not None else None
+    # "other" still tells: a body often fails on the nulls the recording UDFs returned.
+    if recorded is None or outcome not in ("passed", "other") or recorded.truncated:
+        return [], rows
+    stages = layout_stages(search.sc, tag, len(rows), rdd_id)
+    raised = recorded.partitions(search.identity)
+    if not stages or not set(raised) <= set(stages):
+        return [], rows
+    failed = set().union(*raised.values())
+    # Rows whose task ran to its end in every stage that read the layout, raising nothing.
+    cleared = set.intersection(*stages.values()) - failed
+    undecided = [row for index, row in enumerate(rows) if index not in failed | cleared]
+    if not failed:
+        return [], undecided
+    candidates = [rows[index] for index in sorted(failed)]
+    layout, rdd_id = one_per_partition(search, candidates)
+    tag = search.tag()
+    if search.outcome(layout, tag) != "same":
+        return [], candidates + undecided
+    try:
+        tasks = search.read_tasks(tag, len(candidates), rdd_id)
+    except TasksUnreadable:
+        return [], candidates + undecided
+    if tasks.failed and not tasks.clean and not tasks.other:
+        return candidates, undecided
+    kept = [row for index, row in enumerate(candidates) if index in tasks.failed]
+    rest = [row for index, row in enumerate(candidates) if index not in tasks.failed]
+    return kept, rest + undecided
 
 
 def one_per_partition(search: Search, rows: list[Row]) -> tuple[DataFrame, int]:

@@ -259,6 +259,28 @@ def failed_tasks(
     raise TasksUnreadable("no failed task of the re-run could be read")
 
 
+def layout_stages(sc: SparkContext, tag: str, tasks: int, rdd_id: int) -> dict[int, set[int]]:
+    """The stages of the jobs tagged `tag` that read RDD `rdd_id` in `tasks` tasks (where task
+    `i` computed partition `i` of a layout of that RDD), each with the indexes of its tasks
+    that succeeded."""
+    store = status_store(sc)
+    tracker = sc.statusTracker()
+    found: dict[int, set[int]] = {}
+    for job_id in jobs_with_tag(sc, tag):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in job.stageIds if job is not None else ():
+            stage = tracker.getStageInfo(stage_id)
+            if stage is None or stage.numTasks != tasks:
+                continue
+            with contextlib.suppress(Exception):  # a skipped stage may not be in the store
+                results = stage_tasks(store, stage_id, stage.currentAttemptId)
+                # A stage with no tasks was skipped: its map output came from an earlier one
+                # (adaptive execution runs a query's shuffle in a job of its own).
+                if results and _stage_reads(store, stage_id, rdd_id):
+                    found[stage_id] = {t.partition for t in results if t.status == "SUCCESS"}
+    return found
+
+
 def _stage_reads(store: Any, stage_id: int, rdd_id: int) -> bool:
     """Whether the stage's RDDs (those it computes, up to its shuffle inputs) include `rdd_id`."""
     data = store.lastStageAttempt(stage_id)
