@@ -220,3 +220,12 @@ def test_key_fractions_keep_the_same_keys_in_every_source(spark: SparkSession) -
             common
         )
         previous = in_events
+
+
+def test_the_session_jvm_compiles_huge_generated_methods(spark: SparkSession) -> None:
+    # The survey's wide aggregates compile to methods over HotSpot's 8000-byte limit; without
+    # this flag they run interpreted (bench/sample_wide.py). The driver JVM must have it.
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    arguments = jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+    assert "-XX:-DontCompileHugeMethods" in list(arguments)
