@@ -34,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_dcs.data.sampling import hash_columns
+from pytest_dcs.data.sampling.survey import generated_code
 from pytest_dcs.failures import message_shape
 
 if TYPE_CHECKING:
@@ -127,7 +128,10 @@ def extremes_condition(df: DataFrame) -> Column | None:
     row_hash = F.xxhash64(*[_quoted(n) for n in hashed])
     ends = [by(F.col(_ROW_HASH), _quoted(n)) for n in ordered for by in (F.min_by, F.max_by)]
     found = df.select(*[_quoted(n) for n in ordered], row_hash.alias(_ROW_HASH)).agg(*ends)
-    hashes = sorted({h for h in found.collect()[0] if h is not None})
+    # A wide input has more fields than Spark generates code for by default (measured on 122
+    # columns, 60k rows: 1.1-1.6x faster generated).
+    with generated_code(df.sparkSession):
+        hashes = sorted({h for h in found.collect()[0] if h is not None})
     return row_hash.isin(hashes) if hashes else None
 
 
