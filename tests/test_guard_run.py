@@ -233,7 +233,8 @@ def test_a_killed_jvm_is_a_panic(panicked: Run) -> None:
 def test_a_killed_jvm_is_no_internal_error_and_leaves_no_folders(panicked: Run) -> None:
     assert "INTERNALERROR" not in panicked.output
     # PySpark's accumulator server reads from the killed JVM's connection: its EOFError is noise.
-    assert "EOFError" not in panicked.output and "Traceback" not in panicked.output
+    # (Py4J's own log of the failed command may show, under the panicked test's captured log.)
+    assert "pyspark/accumulators.py" not in panicked.output
     assert panicked.result.ret == pytest.ExitCode.TESTS_FAILED
     tmp, *held = panicked.captured_text.splitlines()
     # The killed JVM had its own temporary folder, with Spark's folders in it; it is gone.
