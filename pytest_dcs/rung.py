@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +97,7 @@ class Rung:
         self.read: dict[str, DataFrame] = {}
         """Every source this rung read, by name: the real data at fraction rungs."""
         self._replacement: DataFrame | None = None
+        self._partners: dict[str, DataFrame] = {}
         self._rerunning = False
         self.warnings: list[str] = []
         """Plan warnings of the DataFrames passed to `result`."""
@@ -133,6 +134,8 @@ class Rung:
         rungs, else the same fraction of the real source, chosen consistently by ``sample_key``."""
         if name == self._default_source and self._replacement is not None:
             return self._replacement
+        if name in self._partners:
+            return self._partners[name]
         df, rows = self._reader(name)
         self.read[name] = df
         if name == self._default_source:
@@ -141,10 +144,14 @@ class Rung:
         return df
 
     @contextlib.contextmanager
-    def replaced(self, subset: DataFrame | None) -> Iterator[None]:
+    def replaced(
+        self, subset: DataFrame | None, partners: Mapping[str, DataFrame] | None = None
+    ) -> Iterator[None]:
         """While the plugin re-runs the body (localizing, timing): the marker's source reads as
-        `subset` (None: as before), and failing expectations neither capture nor report rows."""
+        `subset` (None: as before), each other source named in `partners` as given there, and
+        failing expectations neither capture nor report rows."""
         self._replacement, sink = subset, self._sink
+        self._partners = dict(partners or {})
         self._sink = _discard
         self._rerunning = True
         self._fresh()
@@ -152,6 +159,7 @@ class Rung:
             yield
         finally:
             self._replacement, self._sink = None, sink
+            self._partners = {}
             self._rerunning = False
 
     def expect_rows(self, df: DataFrame, condition: Column, name: str | None = None) -> None:

@@ -45,18 +45,43 @@ def rows_sink(
         if schema is None or schema != df.schema or not kept:
             return records, None, summary
         path, _ = inputs().capture(
-            source,
-            schema,
-            kept[: spec.capture],
-            mask=real,
-            provenance={
-                "test": state.test,
-                "rung": state.rung_spec.name,
-                "kind": "data",
-                "summary": summary,
-                "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            },
+            source, schema, kept[: spec.capture], mask=real, provenance=provenance(state, summary)
         )
         return records, str(path), summary
 
     return sink
+
+
+def provenance(state: RungState, summary: str, **more: Any) -> dict[str, Any]:
+    """Where captured rows came from, kept beside them."""
+    return {
+        "test": state.test,
+        "rung": state.rung_spec.name,
+        "kind": "data",
+        "summary": summary,
+        **more,
+        "captured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def capture_linked(
+    state: RungState,
+    inputs: Inputs,
+    name: str,
+    df: DataFrame,
+    rows: Sequence[Row],
+    summary: str,
+) -> str | None:
+    """Capture rows of another source the body read (`name`) that the offending rows of its
+    own source join with: `local` replays the offending rows beside them. None when the
+    source's sample was not read here, has another schema, or nothing is to be captured."""
+    if not rows or not state.spec.capture or inputs.schema_of(name) != df.schema:
+        return None
+    path, _ = inputs.capture(
+        name,
+        df.schema,
+        [tuple(r) for r in rows],
+        mask=state.rung_spec.kind == "fraction",
+        provenance=provenance(state, summary, linked_to=state.spec.source),
+    )
+    return str(path)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pytest_dcs.data.sampling import hash_columns
 from pytest_dcs.data.sampling.survey import generated_code
 from pytest_dcs.failures import message_shape
+from pytest_dcs.run.partners import Partner, linked_input
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -113,16 +114,25 @@ def quoted_condition(schema: StructType, values: Sequence[str]) -> Column | None
     return F.coalesce(functools.reduce(lambda a, b: a | b, terms), F.lit(False))
 
 
-def extremes_condition(df: DataFrame) -> Column | None:
-    """Rows of `df` that hold a top-level column's min or max: one row per extreme, picked in one
-    aggregate by a hash of the row (fixed-width buffers, so a fast hash aggregate). None when no
-    column is orderable or `df` is empty."""
+def extremes_condition(
+    df: DataFrame, columns: set[str] | None = None
+) -> tuple[Column, Column] | None:
+    """Rows of `df` that hold a top-level column's min or max (of the `columns` named, when
+    given), picked in one aggregate by a hash of the row (fixed-width buffers, so a fast hash
+    aggregate), and that hash. With `columns`, the hash is of those columns only: the rows
+    alike in them are alike to a body that reads no other, and one of them is enough. None
+    when no column is orderable or `df` is empty."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     atomic = (T.NumericType, T.StringType, T.DateType, T.TimestampType, T.TimestampNTZType)
-    ordered = [f.name for f in df.schema.fields if isinstance(f.dataType, atomic)]
-    hashed = hash_columns(df)
+    ordered = [
+        f.name
+        for f in df.schema.fields
+        if isinstance(f.dataType, atomic) and (columns is None or f.name in columns)
+    ]
+    # Rows alike in every column read are alike to the body: one of them stands for all.
+    hashed = [n for n in hash_columns(df) if columns is None or n in columns] or hash_columns(df)
     if not ordered or not hashed:
         return None
     row_hash = F.xxhash64(*[_quoted(n) for n in hashed])
@@ -132,7 +142,7 @@ def extremes_condition(df: DataFrame) -> Column | None:
     # columns, 60k rows: 1.1-1.6x faster generated).
     with generated_code(df.sparkSession):
         hashes = sorted({h for h in found.collect()[0] if h is not None})
-    return row_hash.isin(hashes) if hashes else None
+    return (row_hash.isin(hashes), row_hash) if hashes else None
 
 
 _ROW_HASH = "__dcs_row_hash"
@@ -185,26 +195,71 @@ class FailingCalls:
                 found.setdefault(call.stage, set()).add(call.partition)
         return found
 
-    def condition(self, schema: StructType, identity: ErrorIdentity | None) -> Column | None:
+    def condition(
+        self,
+        schema: StructType,
+        identity: ErrorIdentity | None,
+        partners: Sequence[Partner] = (),
+    ) -> tuple[Column | None, list[Partner]]:
         """Rows of an input with `schema` whose columns hold the arguments of a recorded call
-        that raised the error of `identity` (any error, without one)."""
+        that raised the error of `identity` (any error, without one).
+
+        An argument that is no column of the input narrows nothing: the condition keeps what
+        the other arguments say (the candidates are checked alone anyway). One that is a
+        column of a partner source (the body joined it in) gives the input rows linked to the
+        partner rows holding it. Returns the condition (None when no call narrows the input)
+        and the partners it went through."""
         from pyspark.sql import functions as F
 
         names = set(schema.fieldNames())
-        terms: list[Column] = []
+        own: list[Column | None] = []
+        elsewhere: list[tuple[Partner, Column] | None] = []
         raised = (c for c in self.calls if c.raised(identity))
         for site, args in dict.fromkeys((c.site, c.args) for c in raised):
             columns = self.columns[site]
-            if len(columns) != len(args) or not all(c in names for c in columns):
+            if len(columns) != len(args) or not all(_literal(a) for a in args):
                 continue
-            if not all(_literal(a) for a in args):
+            pairs = list(zip(columns, args, strict=True))
+            mine = [_equal(c, v) for c, v in pairs if c is not None and c in names]
+            other = [(c, v) for c, v in pairs if c is not None and c not in names]
+            partner = next((p for p in partners if p.has([c for c, _ in other])), None)
+            if not mine and (not other or partner is None):
+                continue  # nothing to narrow the input by
+            own.append(functools.reduce(lambda a, b: a & b, mine) if mine else None)
+            if other and partner is not None:
+                parts = [_equal(c, v) for c, v in other]
+                elsewhere.append((partner, functools.reduce(lambda a, b: a & b, parts)))
+            else:
+                elsewhere.append(None)
+        if not own:
+            return None, []
+        # One job per partner: the input rows linked to any of its rows the calls point at.
+        links: dict[str, Column | None] = {}
+        for partner in {e[0].name: e[0] for e in elsewhere if e is not None}.values():
+            wanted = [e[1] for e in elsewhere if e is not None and e[0].name == partner.name]
+            links[partner.name] = linked_input(
+                partner, functools.reduce(lambda a, b: a | b, wanted)
+            )
+        terms: list[Column] = []
+        through: dict[str, Partner] = {}
+        for mine_term, other_term in zip(own, elsewhere, strict=True):
+            link = None if other_term is None else links.get(other_term[0].name)
+            if other_term is not None and link is None and mine_term is None:
                 continue
-            parts = [
-                F.col(f"`{name}`").eqNullSafe(F.lit(value))
-                for name, value in zip(columns, args, strict=True)
-            ]
+            if other_term is not None and link is not None:
+                through[other_term[0].name] = other_term[0]
+            parts = [t for t in (mine_term, link) if t is not None]
             terms.append(functools.reduce(lambda a, b: a & b, parts))
-        return functools.reduce(lambda a, b: a | b, terms) if terms else None
+        if not terms:
+            return None, []
+        condition = F.coalesce(functools.reduce(lambda a, b: a | b, terms), F.lit(False))
+        return condition, list(through.values())
+
+
+def _equal(name: str, value: object) -> Column:
+    from pyspark.sql import functions as F
+
+    return _quoted(name).eqNullSafe(F.lit(value))
 
 
 def _literal(value: object) -> bool:

@@ -35,17 +35,21 @@ The re-runs, the budget and the rows found are the `Search` every step shares
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pytest_dcs.run.narrow import bisect, descend
+from pytest_dcs.run.partners import Partner, linked_input
 from pytest_dcs.run.search import Localization, OutOfTime, Reproduce, Search
 from pytest_dcs.run.searchspace import KEY, keyed, suspect_condition
 from pytest_dcs.run.verify import verify
 from pytest_dcs.spark.jobs import TasksUnreadable
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
+    from pyspark.sql.types import StructType
 
     from pytest_dcs.failures import ErrorIdentity
     from pytest_dcs.run.clues import FailingCalls
@@ -53,6 +57,8 @@ if TYPE_CHECKING:
 
 # Candidates of a clue beyond this many point at a common value, not at the offending rows.
 CLUE_ROWS = 100_000
+# Input rows read to pick one per link value, when a clue came through a partner source.
+LINKED_CANDIDATES = 1_000
 
 
 class Localizer:
@@ -68,11 +74,15 @@ class Localizer:
         budget: float,
         identity: ErrorIdentity | None = None,
         message: str = "",
+        partners: Sequence[Partner] = (),
+        read: set[str] | None = None,
     ) -> None:
         self.search = Search(spark, df, reproduce, limit=limit, budget=budget, identity=identity)
         self.df = df
         self.identity = identity
         self.message = message
+        self.partners = list(partners)
+        self.read = read
         self._methods: list[str] = []
 
     def run(self) -> Localization:
@@ -115,16 +125,12 @@ class Localizer:
         rest, done = self._clues(recorded, outcome)
         if len(search.found) >= search.limit:
             return
-        if search.found and self._rest_passes(rest):
+        if not done and search.found and self._rest_passes(rest):
             # The clues found rows and the rest passes without them: nothing else to find.
             result.complete = True
             done = True
         if not done:
-            space, rows, source = self._space(rest)
-            if source:
-                self._methods.append(source)
-            with search.step("search"):
-                result.complete = self._search(space, rows)
+            result.complete = self._look_through(rest)
         if not search.found and not result.note:
             result.note = "no single row fails the same way alone"
 
@@ -134,7 +140,7 @@ class Localizer:
 
     def _fails_on_any_row(self) -> bool:
         """Whether the body fails the same way on each of two ordinary rows alone."""
-        condition = suspect_condition(self.df.schema)
+        condition = suspect_condition(self._read(self.df.schema))
         ordinary = self.df if condition is None else self.df.where(~condition)
         picked = ordinary.limit(2).collect()
         self.search.check_time()
@@ -177,20 +183,21 @@ class Localizer:
         settled the search (every failing UDF call recorded, and its rows searched)."""
         from pyspark.sql import functions as F
 
-        from pytest_dcs.run import clues
-
         search = self.search
         rest = self.df
         tried: Column | None = None
         if recorded is not None:
-            calls = recorded.condition(self.df.schema, self.identity)
+            with search.step("clue rows"):
+                calls, through = recorded.condition(self.df.schema, self.identity, self.partners)
+                search.check_time()
             if calls is not None:
                 tried = calls
-                if self._recorded_rows(calls) and outcome == "passed" and not recorded.truncated:
+                found = self._recorded_rows(calls, through)
+                if found and outcome == "passed" and not recorded.truncated:
                     # Every failing call was recorded: the rows holding their arguments are all.
                     search.result.complete = len(search.found) < search.limit
                     return rest, True
-        quoted = clues.quoted_condition(self.df.schema, clues.quoted_values(self.message))
+        quoted = self._quoted()
         if quoted is not None and len(search.found) < search.limit:
             with search.step("quoted values"):
                 self._candidates(quoted, "values quoted in the error")
@@ -199,15 +206,50 @@ class Localizer:
             rest = self.df.where(~F.coalesce(tried, F.lit(False)))
         return rest, False
 
-    def _recorded_rows(self, condition: Column) -> bool:
+    def _quoted(self) -> Column | None:
+        """Rows holding a value the error message quotes, or linked to a partner's row that
+        holds one (one job per partner)."""
+        from pytest_dcs.run import clues
+
+        values = clues.quoted_values(self.message)
+        terms = [clues.quoted_condition(self._read(self.df.schema), values)]
+        if values:
+            with self.search.step("quoted values"):
+                for partner in self.partners:
+                    schema = _without(self._read(partner.schema), partner.links)
+                    own = clues.quoted_condition(schema, values)
+                    if own is not None:
+                        terms.append(linked_input(partner, own))
+                        self.search.check_time()
+        found = [t for t in terms if t is not None]
+        return functools.reduce(lambda a, b: a | b, found) if found else None
+
+    def _read(self, schema: StructType) -> StructType:
+        """`schema` less the columns the body's queries never read (when that is known): a null
+        in a column of a wide source the body does not touch is no suspect."""
+        if self.read is None:
+            return schema
+        return _without(schema, [n for n in schema.fieldNames() if n not in self.read])
+
+    def _recorded_rows(self, condition: Column, through: Sequence[Partner] = ()) -> bool:
         """Keep the rows holding the arguments of UDF calls that raised the error, each only
         when it fails the same way on its own (`verify`): a UDF called on a column the body
         changed first would point at rows whose stored value merely equals the failing one.
-        When none fails alone, search them like any clue's candidates."""
+        When none fails alone, search them like any clue's candidates.
+
+        Where the arguments were found in a partner source (`through`), every input row
+        linked to a failing partner row fails alike: one row per link value is checked, so
+        that each failing partner row is shown once, not its first partner's rows only."""
         search = self.search
         method = "arguments of the failing UDF calls"
         with search.step("clue rows"):
-            rows = self.df.where(condition).limit(search.limit).collect()
+            if through:
+                # Deduplicated here: a Spark dropDuplicates shuffles every column of a wide row.
+                rows = _one_per_link(
+                    self.df.where(condition).limit(LINKED_CANDIDATES).collect(), through
+                )[: search.limit]
+            else:
+                rows = self.df.where(condition).limit(search.limit).collect()
             search.check_time()
         if not rows:
             return False
@@ -222,50 +264,100 @@ class Localizer:
             self._candidates(condition, method)
         return bool(search.found)
 
-    def _candidates(self, condition: Column, method: str, df: DataFrame | None = None) -> None:
+    def _candidates(
+        self,
+        condition: Column,
+        method: str,
+        df: DataFrame | None = None,
+        *,
+        one_per: Column | None = None,
+    ) -> None:
         """Search the rows of `df` (the input) matching a clue when they are few enough to be
-        a clue."""
+        a clue; only one row per value of `one_per`, when given."""
         search = self.search
-        space = search.cache(keyed((self.df if df is None else df).where(condition)))
-        rows = space.count()
+        matching = (self.df if df is None else df).where(condition)
+        if one_per is not None:
+            columns = matching.columns
+            matching = matching.withColumn(_ONE_PER, one_per).dropDuplicates([_ONE_PER])
+            matching = matching.select(*[_column(c) for c in columns])
+        # Few candidates are checked alone at once, without laying out a search space.
+        few = matching.limit(search.limit + 1).collect()
         search.check_time()
-        if not rows or rows > CLUE_ROWS:
+        if not few:
             return
         before, mark = len(search.found), len(self._methods)
         self._methods.append(method)
-        self._search(space, rows)
+        if len(few) <= search.limit:
+            with search.step("verify"):
+                verify(search, few)
+        else:
+            space = search.cache(keyed(matching))
+            rows = space.count()
+            search.check_time()
+            if rows <= CLUE_ROWS:
+                self._search(space, rows)
         if len(search.found) == before:
             del self._methods[mark:]
 
-    def _space(self, df: DataFrame) -> tuple[DataFrame, int | None, str]:
-        """Where to search (keyed), with its rows when known: the suspects when they alone
-        fail, else the other rows, once the rows at their columns' extremes were searched."""
-        condition = suspect_condition(df.schema)
+    def _look_through(self, df: DataFrame) -> bool:
+        """Search `df` row by row where no clue settled it: its suspects first, then the rows
+        at its columns' extremes, then the rest, each step only while the rows not yet looked
+        at still fail; True when every part was decided."""
+        search = self.search
+        complete = True
+        condition = suspect_condition(self._read(df.schema))
         if condition is not None:
-            with self.search.step("suspects"):
-                suspects = self.search.cache(keyed(df.where(condition)))
-                # One scan of the input caches the suspects; the re-run on them reads the cache.
-                rows = suspects.count()
-                if rows and self.search.outcome(suspects.drop(KEY)) == "same":
-                    return suspects, rows, "suspect rows (null, empty, NaN)"
+            before = len(search.found)
+            with search.step("suspects"):
+                complete = self._suspects(df.where(condition))
             df = df.where(~condition)
-        return keyed(self._past_extremes(df)), None, ""
+            if len(search.found) >= search.limit:
+                return False
+            if len(search.found) > before and self._rest_passes(df):
+                return complete
+        before = len(search.found)
+        df = self._past_extremes(df)
+        if len(search.found) >= search.limit:
+            return False
+        if len(search.found) > before and self._rest_passes(df):
+            return complete
+        with search.step("search"):
+            return self._search(keyed(df), None) and complete
+
+    def _suspects(self, suspects: DataFrame) -> bool:
+        """Search the suspect rows (keeping those that fail alone); True when all were decided.
+        Few are checked alone at once; many are searched when they fail together."""
+        search = self.search
+        method = "suspect rows (null, empty, NaN)"
+        few = suspects.limit(search.limit + 1).collect()
+        search.check_time()
+        if len(few) <= search.limit:
+            if few and verify(search, few):
+                self._methods.append(method)
+            return True
+        cached = search.cache(keyed(suspects))
+        # One scan of the input caches the suspects; the re-run on them reads the cache.
+        rows = cached.count()
+        if search.outcome(cached.drop(KEY)) != "same":
+            return True
+        self._methods.append(method)
+        with search.step("search"):
+            return self._search(cached, rows)
 
     def _past_extremes(self, df: DataFrame) -> DataFrame:
-        """Search the rows of `df` at a column's min or max, when no clue found rows; the rest."""
+        """Search the rows of `df` at a column's min or max; the rest."""
         from pyspark.sql import functions as F
 
         from pytest_dcs.run import clues
 
-        if self.search.found:
-            return df
         with self.search.step("extremes"):
-            extremes = clues.extremes_condition(df)
+            extremes = clues.extremes_condition(df, self.read)
             self.search.check_time()
             if extremes is None:
                 return df
-            self._candidates(extremes, "rows at a column's min or max", df)
-        return df.where(~F.coalesce(extremes, F.lit(False))) if self.search.found else df
+            condition, row_hash = extremes
+            self._candidates(condition, "rows at a column's min or max", df, one_per=row_hash)
+        return df.where(~F.coalesce(condition, F.lit(False)))
 
     def _search(self, space: DataFrame, rows: int | None) -> bool:
         """Find failing rows of `space` (keyed); True when every part of it was decided."""
@@ -279,6 +371,34 @@ class Localizer:
                 self.search.result.note = f"{exc}; bisected instead"
         self._methods.append("bisection")
         return bisect(self.search, self.search.cache(space))
+
+
+_ONE_PER = "__dcs_one_per"
+
+
+def _column(name: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.col(f"`{name.replace('`', '``')}`")
+
+
+def _one_per_link(rows: list[Row], partners: Sequence[Partner]) -> list[Row]:
+    """`rows` less those whose link values to each partner an earlier row holds."""
+    seen: set[tuple[str, tuple[object, ...]]] = set()
+    kept: list[Row] = []
+    for row in rows:
+        links = {(p.name, tuple(row[c] for c in p.links)) for p in partners}
+        if not links <= seen:
+            kept.append(row)
+            seen |= links
+    return kept
+
+
+def _without(schema: StructType, names: Sequence[str]) -> StructType:
+    """`schema` without the fields `names`."""
+    from pyspark.sql.types import StructType
+
+    return StructType([f for f in schema.fields if f.name not in names])
 
 
 def _is_error_class(token: str) -> bool:

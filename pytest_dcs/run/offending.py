@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_dcs.data.capture import rows_sink
+from pytest_dcs.data.capture import capture_linked, rows_sink
 from pytest_dcs.failures import DcsFailure, classify, error_identity
+from pytest_dcs.run.partners import Partner, linked_rows, partners_of
 from pytest_dcs.run.rerun import call_body
 from pytest_dcs.run.state import Localized, RungState
+from pytest_dcs.spark.jobs import job_tag
+from pytest_dcs.spark.plans import scanned_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
+    from pyspark.sql.types import StructType
 
     from pytest_dcs.data.inputs import Inputs
     from pytest_dcs.data.masking import Masker
-    from pytest_dcs.run.search import Outcome, Reproduce
+    from pytest_dcs.run.search import Outcome
     from pytest_dcs.rung import Rung
 
 NOT_REPLAYED = (
@@ -72,8 +76,8 @@ def localize(
         return None  # an unresolved column fails every subset of rows the same way
     identity = error_identity(exc)
 
-    def reproduce(subset: DataFrame) -> Outcome:
-        with rung.replaced(subset):
+    def replay(subset: DataFrame, partners: Mapping[str, DataFrame] | None = None) -> Outcome:
+        with rung.replaced(subset, partners):
             try:
                 call_body(item, subset)
             except Exception as again:
@@ -83,26 +87,57 @@ def localize(
                 return "same" if same else "other"
         return "passed"
 
+    partners = partners_of(rung.read, state.spec.source, source.schema, state.spec.sample_key)
+    try:
+        read = scanned_columns(rung.spark, job_tag(item.nodeid))
+    except Exception:  # Spark's internals: without them every column is looked at
+        read = None
     found = Localizer(
         rung.spark,
         source,
-        reproduce,
+        replay,
         limit=limit,
         budget=budget,
         identity=identity,
         message=identity.message,
+        partners=partners,
+        read=read,
     ).run()
     record: dict[str, Any] = found.to_json(budget)
     record["story"] = found.describe(budget)
     records: list[dict[str, Any]] = []
     captured_to = None
     if found.rows:
-        replays = _replays(state, masker, rung.spark, source, found.rows, reproduce)
+        linked = _linked(partners, found.rows)
+        replays = _replays(state, masker, rung.spark, source, found.rows, linked, replay)
         sink = rows_sink(state, inputs, masker, capture=replays)
-        records, captured_to, _ = sink(source, found.rows, failure.summary, None)
+        records, captured_to, summary = sink(source, found.rows, failure.summary, None)
         if not replays:
             record["story"] += NOT_REPLAYED
+        elif captured_to is not None and linked:
+            record["linked"] = {}
+            for partner, rows in linked:
+                to = capture_linked(state, inputs(), partner.name, partner.df, rows, summary)
+                record["linked"][partner.name] = {"rows": len(rows), "captured_to": to}
+                if to is not None:
+                    record["story"] += (
+                        f"; captured with the {len(rows)} row(s) of {partner.name!r} they join"
+                    )
     return Localized(records, captured_to, record)
+
+
+def _linked(partners: Sequence[Partner], rows: Sequence[Row]) -> list[tuple[Partner, list[Row]]]:
+    """The rows of each other source the body read that `rows` link to (by `sample_key`, or
+    the columns they share), where there are any."""
+    found: list[tuple[Partner, list[Row]]] = []
+    for partner in partners:
+        try:
+            linked = linked_rows(partner, rows)
+        except Exception:  # a help for the replay: its failure must not hide the rows found
+            continue
+        if linked:
+            found.append((partner, linked))
+    return found
 
 
 def _replays(
@@ -111,17 +146,22 @@ def _replays(
     spark: SparkSession,
     source: DataFrame,
     rows: Sequence[Row],
-    reproduce: Reproduce,
+    linked: Sequence[tuple[Partner, list[Row]]],
+    replay: Callable[[DataFrame, Mapping[str, DataFrame] | None], Outcome],
 ) -> bool:
     """Whether rows found at a fraction rung still fail the same way as `local` will replay
-    them: with the `dcs_mask` columns masked (rows below are masked already)."""
-    if state.rung_spec.kind != "fraction" or not masker:
+    them: with the `dcs_mask` columns masked (rows below are masked already), and with only
+    the rows of the other sources the body read that they link to."""
+    if state.rung_spec.kind != "fraction" or (not masker and not linked):
         return True
-    originals = [tuple(r) for r in rows]
-    masked = masker.rows(originals, source.schema)
-    if masked == originals:
-        return True
+
+    def frame(rows: Sequence[Row], schema: StructType) -> DataFrame:
+        originals = [tuple(r) for r in rows]
+        masked = masker.rows(originals, schema) if masker else originals
+        return spark.createDataFrame(masked, schema)
+
     try:
-        return reproduce(spark.createDataFrame(masked, source.schema)) == "same"
+        partners = {p.name: frame(r, p.schema) for p, r in linked}
+        return replay(frame(rows, source.schema), partners) == "same"
     except Exception:  # the session may have gone: capture as before
         return True

@@ -37,11 +37,12 @@ def verify(
     UDF's), the rows are first checked by `by_recorded_calls`."""
     failing: list[Row] = []
     pending = list(rows)
+    tasks_tell = search.sc is not None
     if by_calls and not stop_on_pass and search.sc is not None and pending:
-        failing, pending = by_recorded_calls(search, pending)
+        failing, pending, tasks_tell = by_recorded_calls(search, pending)
         for row in failing:
             search.keep(row)
-    while pending and search.sc is not None:
+    while pending and tasks_tell:
         layout, rdd_id = one_per_partition(search, pending)
         tag = search.tag()
         outcome = search.outcome(layout, tag)
@@ -72,9 +73,11 @@ def verify(
     return failing
 
 
-def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[Row]]:
-    """The rows of `rows` that fail the same way on their own, in two re-runs, and those left
-    undecided (to check one task at a time).
+def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[Row], bool]:
+    """The rows of `rows` that fail the same way on their own, in two re-runs, those left
+    undecided (to check one task at a time), and whether tasks can tell: False when the error
+    was raised in a stage that did not read the layout (a join shuffled the rows first), where
+    a task of the layout failing tells nothing either.
 
     1. The body runs on the rows laid out one per partition with its Python UDFs recording the
        calls that raise (`recording_udfs`), so no task ends the job. A row is a candidate when,
@@ -100,31 +103,31 @@ def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[
         outcome = search.outcome(layout, tag) if recorded is not None else None
     # "other" still tells: a body often fails on the nulls the recording UDFs returned.
     if recorded is None or outcome not in ("passed", "other") or recorded.truncated:
-        return [], rows
+        return [], rows, True
     stages = layout_stages(search.sc, tag, len(rows), rdd_id)
     raised = recorded.partitions(search.identity)
     if not stages or not set(raised) <= set(stages):
-        return [], rows
+        return [], rows, not raised
     failed = set().union(*raised.values())
     # Rows whose task ran to its end in every stage that read the layout, raising nothing.
     cleared = set.intersection(*stages.values()) - failed
     undecided = [row for index, row in enumerate(rows) if index not in failed | cleared]
     if not failed:
-        return [], undecided
+        return [], undecided, True
     candidates = [rows[index] for index in sorted(failed)]
     layout, rdd_id = one_per_partition(search, candidates)
     tag = search.tag()
     if search.outcome(layout, tag) != "same":
-        return [], candidates + undecided
+        return [], candidates + undecided, True
     try:
         tasks = search.read_tasks(tag, len(candidates), rdd_id)
     except TasksUnreadable:
-        return [], candidates + undecided
+        return [], candidates + undecided, False
     if tasks.failed and not tasks.clean and not tasks.other:
-        return candidates, undecided
+        return candidates, undecided, True
     kept = [row for index, row in enumerate(candidates) if index in tasks.failed]
     rest = [row for index, row in enumerate(candidates) if index not in tasks.failed]
-    return kept, rest + undecided
+    return kept, rest + undecided, True
 
 
 def one_per_partition(search: Search, rows: list[Row]) -> tuple[DataFrame, int]:
