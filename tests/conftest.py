@@ -182,6 +182,7 @@ def _needs_spark(item: pytest.Item) -> bool:
 LONGEST_FIRST = (
     "test_localize_run.py",
     "test_scale_run.py",
+    "test_wide_join_run.py",
     "test_xdist_run.py",
     "test_honest_run.py",
     "test_guard_run.py",

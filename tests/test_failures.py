@@ -849,6 +849,26 @@ def test_verbose_story_adds_pyspark_frames_and_the_full_trace() -> None:
     assert story.endswith("  " + failure.trace.splitlines()[-1])
 
 
+def test_story_shows_the_rows_of_a_joined_source_after_the_offending_rows() -> None:
+    failure = failure_of("udf_attribute_error")
+    failure.offending_rows = [{"id": 7, "client_id": "c101"}]
+    failure.localization = {
+        "story": "localized 1 row(s) in 2.0 s",
+        "linked": {
+            "clients": {
+                "rows": 1,
+                "records": [{"client_id": "c101", "channel": "aurora"}],
+                "captured_to": None,
+            }
+        },
+    }
+    lines = render_story(failure, rung="10pct").splitlines()
+    start = lines.index("offending rows (1):")
+    joined = lines.index("rows of 'clients' they join (1):")
+    assert start < joined < lines.index("localized 1 row(s) in 2.0 s")
+    assert "aurora" in lines[joined + 3]
+
+
 def test_story_of_a_panic_is_headline_and_advice() -> None:
     failure = failure_of("java_heap_oom")
     story = render_story(failure, rung="10pct")

@@ -243,6 +243,13 @@ def test_a_joined_source_row_is_found_through_the_rows_it_joins(
     assert sorted(row["client_id"] for row in failure["offending_rows"]) == clients
     linked = failure["localization"]["linked"]["clients"]
     assert linked["rows"] == len(clients)
+    # The joined rows are shown too: they hold the value the code chokes on.
+    assert sorted(row["client_id"] for row in linked["records"]) == clients
+    if test == "test_channel_join":
+        assert {row["channel"] for row in linked["records"]} == {"aurora"}
+    else:
+        assert {row["country"] for row in linked["records"]} == {None}
+    assert f"rows of 'clients' they join ({len(clients)}):" in runs.climbed.output
     assert linked["captured_to"].endswith("clients.captured.jsonl")
     assert (
         f"captured with the {len(clients)} row(s) of 'clients' they join"

@@ -13,6 +13,12 @@ shape them the way the talks' data was shaped:
 - the days fall in the six weeks before 2017-06-12, and the files are laid out by day, as a
   telemetry table lands.
 
+Beside it, `clients`: one row per client with its profile (channel, OS, build, hardware: 16
+columns), as a dimension table a job joins in. A few clients carry a malformed build id (a
+letter O for a zero, as a hand-patched build once had): they are among the clients that the 10%
+and 40% fractions keep, not the 1% one nor the tiny sample, so the failure they cause shows at
+a fraction rung, caused by a row of the joined source.
+
 `write(path)` writes it once as parquet files; `up_to_date(path)` says whether the files there
 were written by this version of the recipe (the recipe is hashed into a file beside them).
 """
@@ -30,6 +36,7 @@ from pathlib import Path
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
+from pytest_dcs.data.sampling import unit_hash
 from pytest_dcs.data.synthetic import SyntheticSpec, generate
 
 PINGS = 300_000
@@ -58,6 +65,21 @@ EXPERIMENTS = (
     ("pref-flip-search-ui", 0.30),
     ("addon-activity-stream", 0.20),
 )
+CHANNELS = (("release", 0.80), ("beta", 0.12), ("nightly", 0.05), ("esr", 0.03))
+OSES = (("Windows_NT", 0.85), ("Darwin", 0.09), ("Linux", 0.06))
+LOCALES = (
+    ("en-US", 0.45),
+    ("de", 0.15),
+    ("fr", 0.10),
+    ("ru", 0.10),
+    ("es-ES", 0.10),
+    ("pt-BR", 0.10),
+)
+SEARCH_ENGINES = (("google", 0.70), ("yandex", 0.10), ("bing", 0.10), ("ddg", 0.10))
+# Clients whose key hash falls in this range have a malformed build id: the fraction rungs
+# keep a client when its key hash is below the fraction, so these are in 10% and 40%, not 1%.
+MALFORMED_BUILDS = (0.030, 0.0305)
+FIRST_BUILD = 1_485_907_200  # 2017-02-01, in seconds: every build before the first ping
 REASONS = (
     ("shutdown", 0.35),
     ("daily", 0.40),
@@ -109,6 +131,42 @@ def main_summary(spark: SparkSession) -> DataFrame:
     )
 
 
+def clients(spark: SparkSession) -> DataFrame:
+    """The clients' profiles: every client of `main_summary` (not 'MISSING'), one row each."""
+    people = generate(spark, CLIENT_SPEC).select("client_id")
+
+    def unit(salt: int) -> Column:
+        return _unit("client_id", salt)
+
+    built = F.timestamp_seconds(F.lit(FIRST_BUILD) + (unit(11) * 80 * 86_400).cast("long"))
+    build_id = F.date_format(built, "yyyyMMddHHmmss")
+    lo, hi = MALFORMED_BUILDS
+    malformed = (unit_hash(["client_id"]) >= lo) & (unit_hash(["client_id"]) < hi)
+    return people.select(
+        "client_id",
+        _pick(unit(12), CHANNELS).alias("channel"),
+        _pick(unit(13), OSES).alias("os"),
+        F.when(unit(14) < 0.5, "10.0").otherwise("6.1").alias("os_version"),
+        _pick(unit(15), LOCALES).alias("locale"),
+        _pick(unit(16), SEARCH_ENGINES).alias("default_search_engine"),
+        (unit(17) < 0.4).alias("is_default_browser"),
+        (unit(18) < 0.2).alias("sync_configured"),
+        F.lit("Firefox").alias("app_name"),
+        F.concat(F.lit("5"), (unit(19) * 4).cast("int").cast("string"), F.lit(".0")).alias(
+            "app_version"
+        ),
+        # 'O' for the 0 of the minutes' tens: 20170415093000 -> 2017041509O000.
+        F.when(malformed, F.overlay(build_id, F.lit("O"), 11, 1))
+        .otherwise(build_id)
+        .alias("app_build_id"),
+        (F.pow(F.lit(2), (unit(20) * 5).cast("int") + 10)).cast("int").alias("memory_mb"),
+        (F.lit(2) + (unit(21) * 7).cast("int")).alias("cpu_cores"),
+        F.date_add(F.lit("2014-01-01"), (unit(22) * 1200).cast("int")).alias("profile_created"),
+        F.when(unit(23) < 0.9, None).otherwise(F.lit("acer-g-003")).alias("distribution_id"),
+        (unit(24) < 0.7).alias("e10s_enabled"),
+    )
+
+
 def recipe() -> str:
     """A digest of this module: data written by another version of it is written again."""
     return hashlib.sha256(inspect.getsource(sys.modules[__name__]).encode()).hexdigest()[:16]
@@ -126,17 +184,38 @@ def up_to_date(path: Path) -> bool:
 
 
 def write(spark: SparkSession, path: Path) -> float:
-    """Write the source to `path` (replacing what is there); return the seconds it took."""
+    """Write the source to `path` and the clients beside it (`clients_path`), replacing what is
+    there; return the seconds it took."""
     began = time.perf_counter()
-    partial = path.with_name(path.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     # Laying the files out by day reads the rows twice (to find the days' bounds): keep them.
     pings = main_summary(spark).localCheckpoint()
-    (
-        pings.repartitionByRange(FILES, "submission_date")
-        .sortWithinPartitions("submission_date", "client_id")
-        .write.parquet(str(partial))
+    _write(
+        pings.repartitionByRange(FILES, "submission_date").sortWithinPartitions(
+            "submission_date", "client_id"
+        ),
+        path,
     )
+    _write(
+        clients(spark).repartition(2, "client_id").sortWithinPartitions("client_id"),
+        clients_path(path),
+    )
+    seconds = time.perf_counter() - began
+    stamp(path).write_text(
+        json.dumps({"recipe": recipe(), "rows": PINGS, "files": FILES, "seconds": round(seconds)})
+        + "\n"
+    )
+    return seconds
+
+
+def clients_path(path: Path) -> Path:
+    """Where the clients are, beside the pings at `path`."""
+    return path.with_name("clients")
+
+
+def _write(df: DataFrame, path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    df.write.parquet(str(partial))
     # Spark names files with a random id per write; the fraction rungs order files by a hash of
     # their names, so stable names keep every fraction the same rows on every machine.
     for file in partial.iterdir():
@@ -146,9 +225,3 @@ def write(spark: SparkSession, path: Path) -> float:
             file.rename(file.with_name(file.name[: len("part-00000")] + ".parquet"))
     shutil.rmtree(path, ignore_errors=True)
     partial.rename(path)
-    seconds = time.perf_counter() - began
-    stamp(path).write_text(
-        json.dumps({"recipe": recipe(), "rows": PINGS, "files": FILES, "seconds": round(seconds)})
-        + "\n"
-    )
-    return seconds

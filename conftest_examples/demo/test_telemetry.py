@@ -56,6 +56,14 @@ def test_finished_sessions(scaled, rung):
     assert sessions.where(F.col("sessions") < 0).count() == 0
 
 
+@pytest.mark.scale("main_summary", sample_key="client_id")
+def test_build_age(scaled, rung):
+    """Variance in a joined source: a few clients' build ids are malformed, none of them in the
+    tiny samples. The rows are found at a fraction rung and replayed at local from then on."""
+    ages = telemetry.build_ages(scaled, rung.source("clients"))
+    assert ages.where(F.col("build_age_days") < 0).count() == 0
+
+
 @pytest.mark.scale("main_summary", fractions=(0.05, 0.2))
 def test_near_duplicate_sessions(scaled, rung):
     """Every session against every other of its client: the 'MISSING' client makes it quadratic."""

@@ -60,6 +60,10 @@ def render_story(
         count = len(failure.offending_rows)
         lines.append(f"offending rows ({count}):" if count else "offending rows:")
         lines.append(_indent(table))
+    for name, linked in ((failure.localization or {}).get("linked") or {}).items():
+        # Rows of a joined source that the offending rows join: often the actual culprits.
+        lines.append(f"rows of {name!r} they join ({linked['rows']}):")
+        lines.append(_indent(_table(linked["records"], 10, _CELL_WIDTH)))
     if failure.diff:
         lines.append(failure.diff)
     if failure.localization and failure.localization.get("story"):

@@ -114,11 +114,20 @@ def localize(
         records, captured_to, summary = sink(source, found.rows, failure.summary, None)
         if not replays:
             record["story"] += NOT_REPLAYED
-        elif captured_to is not None and linked:
+        if linked:
             record["linked"] = {}
+            real = state.rung_spec.kind == "fraction"  # below, the rows come masked
             for partner, rows in linked:
-                to = capture_linked(state, inputs(), partner.name, partner.df, rows, summary)
-                record["linked"][partner.name] = {"rows": len(rows), "captured_to": to}
+                to = None
+                if replays and captured_to is not None:
+                    to = capture_linked(state, inputs(), partner.name, partner.df, rows, summary)
+                originals = [tuple(r) for r in rows]
+                shown = masker.rows(originals, partner.schema) if real else originals
+                record["linked"][partner.name] = {
+                    "rows": len(rows),
+                    "records": [dict(zip(partner.df.columns, r, strict=True)) for r in shown],
+                    "captured_to": to,
+                }
                 if to is not None:
                     record["story"] += (
                         f"; captured with the {len(rows)} row(s) of {partner.name!r} they join"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
@@ -59,4 +61,20 @@ def near_duplicate_sessions(main_summary: DataFrame, max_edits: int = 2) -> Data
         a.join(b, "client_id")
         .where(F.col("a") < F.col("b"))
         .where(F.levenshtein("a", "b") <= max_edits)
+    )
+
+
+def build_ages(main_summary: DataFrame, clients: DataFrame) -> DataFrame:
+    """Days from each ping's build to the ping: the clients' build ids joined in."""
+
+    # Defined here so that executors get it by value: they cannot import this module.
+    # (No type hints: pyspark would try to read a pandas UDF's kind from them.)
+    def build_day(build_id):
+        return dt.datetime.strptime(build_id, "%Y%m%d%H%M%S").date()
+
+    to_day = F.udf(build_day, "date")
+    joined = main_summary.join(clients.select("client_id", "app_build_id"), "client_id")
+    submitted = F.to_date("submission_date", "yyyyMMdd")
+    return joined.select(
+        "client_id", F.datediff(submitted, to_day("app_build_id")).alias("build_age_days")
     )
