@@ -121,6 +121,11 @@ def test_message_shape_replaces_quoted_values_and_numbers() -> None:
     assert message_shape("The value 'x9' of the type \"STRING\" at 3.5") == (
         "The value '?' of the type '?' at N"
     )
+    # A value a message names unquoted, with letters in it: strptime's leftover characters.
+    assert message_shape("unconverted data remains: O941") == message_shape(
+        "unconverted data remains: O446"
+    )
+    assert message_shape("unconverted data remains: O941") != message_shape("RDD is empty")
 
 
 def test_quoted_values_are_the_values_and_numbers_of_a_message() -> None:

@@ -155,8 +155,8 @@ def clients(spark: SparkSession) -> DataFrame:
         F.concat(F.lit("5"), (unit(19) * 4).cast("int").cast("string"), F.lit(".0")).alias(
             "app_version"
         ),
-        # 'O' for the 0 of the minutes' tens: 20170415093000 -> 2017041509O000.
-        F.when(malformed, F.overlay(build_id, F.lit("O"), 11, 1))
+        # A letter O for the last digit: 20170415093047 -> 2017041509304O.
+        F.when(malformed, F.overlay(build_id, F.lit("O"), 14, 1))
         .otherwise(build_id)
         .alias("app_build_id"),
         (F.pow(F.lit(2), (unit(20) * 5).cast("int") + 10)).cast("int").alias("memory_mb"),

@@ -222,13 +222,16 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 # Quoted values and numbers vary from row to row; the rest of a message is the error's shape.
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`")
+# A value the message did not quote: a word with a digit in it (`O941`, `x7b`, `int64`).
+_WITH_DIGIT = re.compile(r"\b\w*\d\w*\b")
 _NUMBER = re.compile(r"(?<![\w.])-?(?:0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?!\w|\.\d)")
 
 
 def message_shape(message: str) -> str:
-    """`message` with its quoted values and numbers replaced: what stays the same when one
-    error is raised by different rows (`id 7 is reserved` and `id 12 is reserved` match)."""
-    return _NUMBER.sub("N", _QUOTED.sub("'?'", message.strip()))
+    """`message` with its quoted values, numbers and words holding a digit replaced: what stays
+    the same when one error is raised by different rows (`id 7 is reserved` and `id 12 is
+    reserved` match, as do `unconverted data remains: O941` and `...: O446`)."""
+    return _WITH_DIGIT.sub("N", _NUMBER.sub("N", _QUOTED.sub("'?'", message.strip())))
 
 
 @dataclass(frozen=True)
