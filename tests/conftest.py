@@ -190,7 +190,6 @@ LONGEST_FIRST = (
     "test_ladder_run.py",
     "test_connect_run.py",
     "test_examples_run.py",
-    "test_mask_text_run.py",
     "test_standalone_run.py",
     "test_ship_run.py",
 )
