@@ -185,16 +185,16 @@ LONGEST_FIRST = (
     "test_scale_run.py",
     "test_honest_run.py",
     "test_compare.py",
-    "test_keyed_samples_run.py",
-    "test_xdist_run.py",
-    "test_connect_run.py",
-    "test_ladder_run.py",
-    "test_examples_run.py",
-    "test_sample_state_run.py",
     "test_guard_run.py",
-    "test_standalone_run.py",
+    "test_examples_run.py",
+    "test_xdist_run.py",
+    "test_sample_state_run.py",
+    "test_connect_run.py",
+    "test_keyed_samples_run.py",
     "test_localize_verify_run.py",
+    "test_ladder_run.py",
     "test_ship_run.py",
+    "test_standalone_run.py",
 )
 
 
