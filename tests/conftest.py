@@ -175,25 +175,27 @@ def _needs_spark(item: pytest.Item) -> bool:
 # -- the order of modules ---------------------------------------------------------------------
 # With `-n 2 --dist loadfile` each module goes whole to one worker, so the suite ends when the
 # last module does: the longest must start first, or one worker ends minutes before the other.
-# These are the modules that take longest (setup of their shared project runs, measured with
-# --durations); they run first, longest first, then the other Spark modules, then the rest.
+# These are the modules that take longest (setup of their shared project runs, or their own
+# Spark session's tests, measured with --durations); they run first, longest first, then the
+# other Spark modules, then the rest.
 # xdist would otherwise reorder modules by their number of tests, which puts these last: the
 # project sets `--no-loadscope-reorder` in addopts so that this order holds.
 LONGEST_FIRST = (
     "test_localize_run.py",
-    "test_scale_run.py",
     "test_wide_join_run.py",
-    "test_xdist_run.py",
+    "test_scale_run.py",
     "test_honest_run.py",
+    "test_compare.py",
     "test_guard_run.py",
-    "test_sample_state_run.py",
-    "test_keyed_samples_run.py",
-    "test_ladder_run.py",
-    "test_connect_run.py",
     "test_examples_run.py",
-    "test_mask_text_run.py",
-    "test_standalone_run.py",
+    "test_xdist_run.py",
+    "test_sample_state_run.py",
+    "test_connect_run.py",
+    "test_keyed_samples_run.py",
+    "test_localize_verify_run.py",
+    "test_ladder_run.py",
     "test_ship_run.py",
+    "test_standalone_run.py",
 )
 
 

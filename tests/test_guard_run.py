@@ -1,7 +1,8 @@
 """Rung timeouts and panics on real Spark: the rung fails with its kind, the run goes on.
 
-Two runs, shared by the tests of this module: one whose bodies hang (in a UDF on the executors,
-and on the driver), one whose bodies stop their session or kill its JVM.
+One run, shared by the tests of this module, of two files: one whose bodies hang (in a UDF on
+the executors, and on the driver), then one whose bodies stop their session or kill its JVM. At
+each rung the hanging tests run first, so they run in the run's first sessions.
 """
 
 from __future__ import annotations
@@ -127,22 +128,26 @@ def test_plain_spark_after_all(spark):
 
 
 @pytest.fixture(scope="module")
-def hung(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    project = Project(tmp_path_factory.mktemp("hung"))
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    # One climb for both files: each climb costs a JVM and a local-cluster start.
+    project = Project(tmp_path_factory.mktemp("guard"))
     project.write("pytest.ini", "[pytest]\ndcs_rung_timeout = 120\n")
     project.write("test_guard.py", HANGING)
-    yield project.run("--dcs-max-rung=distributed")
-    project.kill_leftovers()
-
-
-@pytest.fixture(scope="module")
-def panicked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    project = Project(tmp_path_factory.mktemp("panicked"))
     project.write("test_panic.py", PANICKING)
     run = project.run("--dcs-max-rung=distributed")
     run.captured_text = (project.path / "jvm_tmp.txt").read_text()
     yield run
     project.kill_leftovers()
+
+
+@pytest.fixture(scope="module")
+def hung(guarded: Run) -> Run:
+    return guarded
+
+
+@pytest.fixture(scope="module")
+def panicked(guarded: Run) -> Run:
+    return guarded
 
 
 # -- timeouts -------------------------------------------------------------------------------
@@ -180,7 +185,8 @@ def test_a_body_stuck_on_the_driver_is_interrupted(hung: Run) -> None:
 
 def test_the_run_goes_on_in_the_same_sessions(hung: Run) -> None:
     assert hung.report is not None
-    assert hung.report["sessions"] == {"main": {"local": 1, "cluster": 1}}
+    # Every restart is a panic test's (test_the_next_test_gets_a_fresh_session): none of these.
+    assert hung.report["sessions"] == {"main": {"local": 3, "cluster": 2}}
     for test in ("test_runs_after_the_hangs", "test_hung_workers_are_killed"):
         rungs = hung.rungs(test)
         assert [rungs[r]["outcome"] for r in ("local", "distributed")] == ["passed", "passed"], (

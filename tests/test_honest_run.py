@@ -2,7 +2,8 @@
 evidence, the first body on a fresh cluster engine is timed warm, and a bad dcs_mask is named.
 
 One run climbs to 1pct; a second (local only) shows the row captured in the first replayed;
-a third (local only) has a misspelt dcs_mask; a fourth runs the tiny rungs under xdist.
+a third (local only) has a misspelt dcs_mask; a fourth runs the tiny rungs under xdist, with a
+second local[2] session as the cluster engine.
 """
 
 from __future__ import annotations
@@ -84,8 +85,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, ...]]:
     replayed = project.run("--dcs-max-rung=local")
     masked = project.run("--dcs-max-rung=local", "-k", "agree", "-o", "dcs_mask=client_id emial")
     # Under xdist the two tiny rungs of a test may run on two workers, while a third captures.
+    # Which input each rung reads is checked, not where it runs: a local[2] session as each
+    # worker's cluster engine spares two local-clusters (test_xdist_run.py runs those).
     spread = project.run(
-        "-n", "2", "--dcs-max-rung=distributed", "--dcs-forget-captured", "-k", "captures or agree"
+        "-n",
+        "2",
+        "--dcs-max-rung=distributed",
+        "--dcs-cluster=local[2]",
+        "--dcs-forget-captured",
+        "-k",
+        "captures or agree",
     )
     yield climbed, replayed, masked, spread
     project.kill_leftovers()

@@ -4,8 +4,9 @@ edited, on real Spark.
 One project with two JSON sources keyed by `customer_id`: `orders` (40 orders per customer, with
 nulls, empties and a low-cardinality status) and `customers` (one row each, also customers with
 no orders). Three runs of one fresh pytest process each:
-  1. `--dcs-max-rung=distributed`: the join test passes at `local` and `distributed`, the orders
-     sample warns that it collapsed to a few keys, and a sample_key the source lacks fails;
+  1. `--dcs-max-rung=distributed` (on a local[2] cluster engine): the join test passes at
+     `local` and `distributed`, the orders sample warns that it collapsed to a few keys, and a
+     sample_key the source lacks fails;
   2. with the orders sample deleted (its key set kept): the same sample is taken again;
   3. with the orders sample cut by a line and a column type changed in the customers sample's
      header: each test fails naming its file and the refresh option, without a traceback.
@@ -90,7 +91,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, di
     project.write("test_shop.py", TESTS)
     write_sources(project.path / "data")
     samples = project.path / "dcs_samples"
-    done = {"taken": project.run("--dcs-max-rung=distributed")}
+    # The samples and the join's rows are checked, not the executors: a second local[2]
+    # session as the cluster engine starts no executor JVMs.
+    done = {"taken": project.run("--dcs-max-rung=distributed", "--dcs-cluster=local[2]")}
 
     orders = samples / "orders.by-customer_id.jsonl"
     project.write("orders_first.jsonl", orders.read_text())

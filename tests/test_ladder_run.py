@@ -101,7 +101,9 @@ def cached(climbed: tuple[Project, Run]) -> Run:
     project, _ = climbed
     shutil.rmtree(project.path / "data" / "events")
     shutil.rmtree(project.path / "ids")
-    return project.run("--dcs-max-rung=10pct", "-k", "test_clean")
+    # What is read, not where it runs, is checked: a second local[2] session as the cluster
+    # engine starts no executor JVMs (the climb above checks those).
+    return project.run("--dcs-max-rung=10pct", "--dcs-cluster=local[2]", "-k", "test_clean")
 
 
 def _ids(project: Project, rung: str) -> dict:

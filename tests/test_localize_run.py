@@ -5,11 +5,15 @@ The `events` tiny sample is taken while the source is clean; then three rows wit
 one with a malformed experiment id are added, as when the data changes after the sample was
 taken. The sample rungs pass, the fraction rungs meet the new rows. A second source, `people`,
 has rows that break an expectation only at its 50% fraction, and e-mail addresses to mask.
+A third, `accounts`, has e-mail addresses that only the real rows' UDFs raise on and quote:
+the real values in failure text are masked at fraction rungs (the sample rungs see pseudonyms
+and pass; the 100% rung meets the real ones).
 
 One project, four runs, each a fresh pytest process shared by the tests of this module (a
-climb starts a local-cluster, so the two sources share one):
+climb starts a local-cluster, so the three sources share one):
   1. local only: takes the clean `events` sample;
-  2. the climb: localizes and captures rows of both sources;
+  2. the climb: localizes and captures rows of `events` and `people`, and masks what the
+     `accounts` failures quote in the terminal, the report, JUnit XML and the sample files;
   3. local only: the captured rows are replayed and fail the local rung;
   4. local only, with --dcs-forget-captured: the captures are gone and the local rung passes.
 """
@@ -20,9 +24,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from conftest import Project, Run, write_events
+from pyspark.sql import types as T
+
+from pytest_dcs.data.masking import pseudonym
 
 CLEAN_ROWS = 199_997
 BAD_IDS = [500_001, 500_002, 500_003]
@@ -37,11 +45,17 @@ OUTLIER_ID = 700_001
 PEOPLE_ROWS = 20_000
 MAGIC = [i for i in range(PEOPLE_ROWS) if i % 4999 == 5]  # the rows a rare-value bug trips on
 
+ACCOUNTS_ROWS = 20_000
+LOCALIZED = [i for i in range(ACCOUNTS_ROWS) if i % 4999 == 5]  # the first UDF raises (one found)
+UNLOCALIZED = [i for i in range(ACCOUNTS_ROWS) if i % 4999 == 7]  # the second's, not searched for
+ASSERTED = 10_003  # the row whose email an assertion shows
+
 INI = """
 [pytest]
 dcs_sources =
     events = json:data/events
     people = json:data/people
+    accounts = json:data/accounts
 dcs_fractions = 1.0
 # Rows captured at a fraction rung are masked; the failure must survive it.
 dcs_mask = client_id email
@@ -119,6 +133,42 @@ def test_shifted_values(scaled, rung):
 """
 
 
+# Real emails end with the bank domain, pseudonyms with example.com: only real rows raise. (Not
+# the corp domain of `people`, which must show nowhere: traces quote this code.)
+MASK_TEXT_TESTS = """
+import pyspark.sql.functions as F
+import pytest
+
+
+@pytest.mark.scale("accounts", capture=1)
+def test_udf_names_the_email(scaled):
+    def check(number, email):
+        if email.endswith("@bank.example") and number % 4999 == 5:
+            raise ValueError(f"bad email {email}")
+        return number
+
+    checked = F.udf(check, "long")
+    assert scaled.select(checked("id", "email").alias("c")).where("c IS NOT NULL").count() > 0
+
+
+@pytest.mark.scale("accounts", capture=0)
+def test_udf_quotes_the_email_unlocalized(scaled):
+    def check(number, email):
+        if email.endswith("@bank.example") and number % 4999 == 7:
+            raise ValueError(f"bad email {email!r}")
+        return number
+
+    checked = F.udf(check, "long")
+    assert scaled.select(checked("id", "email").alias("c")).where("c IS NOT NULL").count() > 0
+
+
+@pytest.mark.scale("accounts", capture=0)
+def test_assertion_shows_an_email(scaled):
+    emails = [r.email for r in scaled.where(F.col("id") == 10003).collect()]
+    assert all(e.endswith("@example.com") for e in emails), f"real emails: {emails}"
+"""
+
+
 def _bad_rows(folder) -> None:
     lines = [
         json.dumps({"id": i, "client_id": f"c{i}", "exp": None, "value": 1.5}) for i in BAD_IDS
@@ -144,15 +194,48 @@ def _write_people(folder: Path) -> None:
         (folder / f"part-{part}.json").write_text("\n".join(lines) + "\n")
 
 
+def _account_email(i: int) -> str:
+    # An apostrophe and a non-ASCII letter in some: quoted by repr, looked up as SQL literals.
+    if i in UNLOCALIZED:
+        return f"user{i}.o'neil.ü@bank.example"
+    return f"user{i}.secret@bank.example"
+
+
+def _fake(i: int) -> str:
+    return str(pseudonym(_account_email(i), "email", T.StringType()))
+
+
+def _write_accounts(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for part in range(4):
+        lines = [
+            json.dumps({"id": i, "email": _account_email(i), "value": i % 97})
+            for i in range(part * 5000, (part + 1) * 5000)
+        ]
+        (folder / f"part-{part}.json").write_text("\n".join(lines) + "\n")
+
+
+def _decoded(path: Path) -> str:
+    """A sample or capture file as text, its JSON strings read back (escapes undone)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".jsonl":
+        return text
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.dumps(records, ensure_ascii=False)
+
+
 @dataclass
 class Runs:
-    """The project's runs, and its capture files as they were before the last run forgot them."""
+    """The project's runs, and its capture files as they were before the last run forgot them;
+    the climb's JUnit XML, and the `accounts` sample and capture files after it, decoded."""
 
     project: Project
     climbed: Run
     replayed: Run
     forgotten: Run
     captured: dict[str, str]
+    junit: str
+    accounts_samples: str
 
     @property
     def all(self) -> list[Run]:
@@ -168,13 +251,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     project = Project(tmp_path_factory.mktemp("localize"))
     project.write("pytest.ini", INI)
     project.write("test_jobs.py", TESTS.replace("DIVIDING_ID", str(DIVIDING_ID)))
+    project.write("test_mask_text.py", MASK_TEXT_TESTS)
     folder = project.path / "data" / "events"
     write_events(folder, CLEAN_ROWS)
     _write_people(project.path / "data" / "people")
+    _write_accounts(project.path / "data" / "accounts")
     project.run("--dcs-max-rung=local", "-k", "test_shout")  # takes the clean sample
     _bad_rows(folder)
-    climbed = project.run(timeout=1500)  # a search per test, on a machine that may be busy
+    junit = project.path / "junit.xml"
+    # A search per test, on a machine that may be busy.
+    climbed = project.run(f"--junitxml={junit}", timeout=1500)
     captured = {"people": _captured_text(project, "people")}
+    samples = sorted((project.path / "dcs_samples").glob("accounts.*"))
+    accounts_samples = "\n".join(map(_decoded, samples))
+    junit_text = junit.read_text() if junit.exists() else ""
     replayed = project.run(
         "--dcs-max-rung=local", "-k", "test_shout or test_malformed or test_no_magic_value"
     )
@@ -182,7 +272,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     forgotten = project.run(
         "--dcs-max-rung=local", "--dcs-forget-captured", "-k", "test_no_magic_value"
     )
-    yield Runs(project, climbed, replayed, forgotten, captured)
+    yield Runs(project, climbed, replayed, forgotten, captured, junit_text, accounts_samples)
     project.kill_leftovers()
 
 
@@ -348,3 +438,85 @@ def test_rows_of_a_derived_frame_are_reported_not_captured(runs: Runs) -> None:
     assert failure["offending_rows"] and all(r["value"] < 0 for r in failure["offending_rows"])
     # Replaying them would test rows the source never had (and grow every test's input).
     assert failure["captured_to"] is None
+
+
+# -- real values quoted in failure text -------------------------------------------------------
+
+
+def _texts(runs: Runs) -> dict[str, str]:
+    """Each place's text, unescaped: JSON strings and XML attributes escape some characters."""
+    unescaped = [
+        text
+        for element in ElementTree.fromstring(runs.junit).iter()
+        for text in (element.text or "", *element.attrib.values())
+    ]
+    return {
+        "terminal": runs.climbed.output,
+        "report": json.dumps(runs.climbed.report, ensure_ascii=False),
+        "junit": "\n".join(unescaped),
+        "samples": runs.accounts_samples,
+    }
+
+
+def test_the_sample_rungs_pass_and_the_real_rung_fails(runs: Runs) -> None:
+    run = runs.climbed
+    for name, kind in [
+        ("test_udf_names_the_email", "data"),
+        ("test_udf_quotes_the_email_unlocalized", "data"),
+        ("test_assertion_shows_an_email", "assertion"),
+    ]:
+        rungs = run.rungs(name)
+        assert rungs["local"]["outcome"] == "passed", run.output
+        assert rungs["distributed"]["outcome"] == "passed", run.output
+        assert rungs["100pct"]["failure"]["kind"] == kind, run.output
+    cases = ElementTree.fromstring(runs.junit).iter("testcase")
+    failed = [
+        c for c in cases if c.get("classname") == "test_mask_text" and c.find("failure") is not None
+    ]
+    assert len(failed) == 3, runs.junit
+
+
+def test_no_real_email_appears_anywhere(runs: Runs) -> None:
+    # The UDF raises on real emails only: masked, the localized row no longer fails, so it is
+    # not captured (a replay at local could not fail), and the story says why.
+    failure = runs.climbed.rungs("test_udf_names_the_email")["100pct"]["failure"]
+    assert failure["captured_to"] is None, failure
+    assert "not captured: masked by dcs_mask" in failure["localization"]["story"], failure
+    assert "captured_at" not in runs.accounts_samples
+    for where, text in _texts(runs).items():
+        leaked = [e for e in map(_account_email, range(ACCOUNTS_ROWS)) if e in text]
+        assert not leaked, f"{where} shows real emails {leaked[:5]}"
+
+
+def test_the_localized_rows_and_the_message_show_the_same_pseudonyms(runs: Runs) -> None:
+    failure = runs.climbed.rungs("test_udf_names_the_email")["100pct"]["failure"]
+    fakes = sorted(map(_fake, LOCALIZED))
+    [row] = failure["offending_rows"]
+    assert row["email"] in fakes, failure["localization"]
+    quoted = [f for f in fakes if f"bad email {f}" in failure["summary"]]
+    assert quoted, failure["summary"]
+    assert quoted[0] in failure["python_trace"]
+    assert quoted[0] in failure["trace"]
+    texts = _texts(runs)
+    assert quoted[0] in texts["terminal"]
+    assert quoted[0] in texts["junit"]
+
+
+def test_a_quoted_value_no_row_was_found_for_is_looked_up_in_the_input(runs: Runs) -> None:
+    run = runs.climbed
+    failure = run.rungs("test_udf_quotes_the_email_unlocalized")["100pct"]["failure"]
+    assert failure["offending_rows"] == []
+    assert failure["masking"]["values_found"] >= 1, failure["masking"]
+    assert failure["masking"]["error"] is None
+    quoted = [f for f in map(_fake, UNLOCALIZED) if f'bad email "{f}"' in failure["summary"]]
+    assert quoted, failure["summary"]
+    assert quoted[0] in run.output
+    assert quoted[0] in _texts(runs)["junit"]
+
+
+def test_a_driver_assertion_quoting_a_value_is_masked(runs: Runs) -> None:
+    run = runs.climbed
+    failure = run.rungs("test_assertion_shows_an_email")["100pct"]["failure"]
+    assert f"real emails: ['{_fake(ASSERTED)}']" in failure["trace"]
+    assert _fake(ASSERTED) in run.output
+    assert _fake(ASSERTED) in _texts(runs)["junit"]

@@ -98,10 +98,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, Ru
     """A `-n 0` run and a `-n 2` run of the same project; the second's project is returned."""
     serial = make_project(tmp_path_factory.mktemp("serial"))
     parallel = make_project(tmp_path_factory.mktemp("parallel"))
-    # One executor per cluster engine: two workers start six JVMs otherwise, on two cores.
+    # One executor per cluster engine: two workers start six JVMs otherwise, on two cores. The
+    # serial run is only the verdicts to match: a second local[2] session serves as its cluster.
     cluster = "--dcs-cluster=local-cluster[1,1,1024]"
     try:
-        yield parallel, serial.run("-n", "0", cluster), parallel.run("-n", "2", cluster)
+        serial_run = serial.run("-n", "0", "--dcs-cluster=local[2]")
+        yield parallel, serial_run, parallel.run("-n", "2", cluster)
     finally:
         serial.kill_leftovers()
         parallel.kill_leftovers()
