@@ -10,6 +10,10 @@ repeats, one job of each shape over every row, next to one full scan:
   nulls         `min(when(c is null, hash))` for every column
   values        `min(when(c = v, hash))` for every value of the low-cardinality columns
   pass 2        the survey's pass 2 by row: nulls, empties, values and ends in one job
+  no ends       pass 2 without the ends: nulls, empties and values
+  merged        no ends plus plain min/max of the same columns as min/max, in one job: what one
+                pass finding the ends and the other rows at once would cost
+  text ends     plain min and max of the string columns that are not low-cardinality
 
 It prints each median as a ratio to the full scan. The machine may be shared: the load average
 is printed with each run. Run from the repository root:
@@ -94,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for j in (0, 1)
         ]
         minmax = [agg(column(f.name)) for f in plain for agg in (F.min, F.max)]
+        text = [f for f in plain if isinstance(f.dataType, T.StringType)]
+        text_ends = [agg(column(f.name)) for f in text for agg in (F.min, F.max)]
         structs = [
             e
             for f in plain
@@ -107,9 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "nulls": lambda: base.agg(*nulls).collect(),
             "values": lambda: base.agg(*values).collect(),
             "pass 2": lambda: base.agg(*nulls, *empties, *values, *ends).collect(),
+            "no ends": lambda: base.agg(*nulls, *empties, *values).collect(),
+            "merged": lambda: base.agg(*nulls, *empties, *values, *minmax).collect(),
+            "text ends": lambda: base.agg(*text_ends).collect(),
         }
         sizes = {"min/max": len(minmax), "struct ends": len(structs), "nulls": len(nulls)}
         sizes.update({"values": len(values), "pass 2": len(nulls + empties + values + ends)})
+        sizes.update({"no ends": len(nulls + empties + values), "text ends": len(text_ends)})
+        sizes["merged"] = len(nulls + empties + values + minmax)
         names = list(shapes)
         times: dict[str, list[float]] = {name: [] for name in names}
         with survey.generated_code(spark):

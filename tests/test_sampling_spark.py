@@ -80,6 +80,23 @@ def test_tiny_sample_finds_values_past_the_first_rows_and_ties_by_hash(
     assert ends <= ids
 
 
+def test_an_end_past_the_first_rows_gets_its_row_of_smallest_hash(spark: SparkSession) -> None:
+    # The first rows show `level` at 0..49 only: its max, 99, is in the 18,000 rows after them;
+    # `id`'s max is one row, the last.
+    df = spark.range(20_000, numPartitions=4).select(
+        F.col("id"),
+        F.when(F.col("id") >= 2_000, F.lit(99)).otherwise(F.col("id") % 50).alias("level"),
+    )
+    tiny = sampling.take_tiny(df, 100)
+    ids = {r[0] for r in tiny.rows}
+    hashed = df.select("id", "level", sampling.unit_hash(df.columns).alias("h"))
+    assert hashed.where("level = 99").orderBy("h").first()["id"] in ids
+    assert 19_999 in ids
+    # By key, the keys of those rows: id 0 is at level 0, id 19,999 at level 99.
+    by_key = sampling.take_tiny(df, 100, key=["level"])
+    assert [(e.reason, e.key) for e in by_key.keys[:2]] == [("min id", (0,)), ("max id", (99,))]
+
+
 def test_tiny_sample_by_key_holds_whole_keys(spark: SparkSession) -> None:
     df = _events(spark, 20_000)
     tiny = sampling.take_tiny(df, 200, key=["client_id"])
