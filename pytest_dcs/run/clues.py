@@ -214,12 +214,18 @@ class FailingCalls:
         names = set(schema.fieldNames())
         own: list[Column | None] = []
         elsewhere: list[tuple[Partner, Column] | None] = []
+        # Calls on one input column: one `isin` per column, which Spark hands to the source
+        # (a parquet scan skips the row groups whose bounds hold none of the values).
+        single: dict[str, list[Any]] = {}
         raised = (c for c in self.calls if c.raised(identity))
         for site, args in dict.fromkeys((c.site, c.args) for c in raised):
             columns = self.columns[site]
             if len(columns) != len(args) or not all(_literal(a) for a in args):
                 continue
             pairs = list(zip(columns, args, strict=True))
+            if len(pairs) == 1 and pairs[0][0] in names:
+                single.setdefault(str(pairs[0][0]), []).append(pairs[0][1])
+                continue
             mine = [_equal(c, v) for c, v in pairs if c is not None and c in names]
             other = [(c, v) for c, v in pairs if c is not None and c not in names]
             partner = next((p for p in partners if p.has([c for c, _ in other])), None)
@@ -231,7 +237,7 @@ class FailingCalls:
                 elsewhere.append((partner, functools.reduce(lambda a, b: a & b, parts)))
             else:
                 elsewhere.append(None)
-        if not own:
+        if not own and not single:
             return None, []
         # One job per partner: the input rows linked to any of its rows the calls point at.
         links: dict[str, Column | None] = {}
@@ -241,6 +247,12 @@ class FailingCalls:
                 partner, functools.reduce(lambda a, b: a | b, wanted)
             )
         terms: list[Column] = []
+        for name, values in single.items():
+            present = [v for v in values if v is not None]
+            if present:
+                terms.append(_quoted(name).isin(present))
+            if len(present) < len(values):
+                terms.append(_quoted(name).isNull())
         through: dict[str, Partner] = {}
         for mine_term, other_term in zip(own, elsewhere, strict=True):
             link = None if other_term is None else links.get(other_term[0].name)

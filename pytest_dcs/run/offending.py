@@ -24,11 +24,6 @@ if TYPE_CHECKING:
     from pytest_dcs.run.search import Outcome
     from pytest_dcs.rung import Rung
 
-NOT_REPLAYED = (
-    "; not captured: masked by dcs_mask, the rows no longer fail, so `local` could not replay "
-    "the failure"
-)
-
 
 def check_sample_schema(state: RungState, rung: Rung, inputs: Inputs, exc: Exception) -> None:
     """When code meets columns it does not expect on the tiny sample, say so if the sample
@@ -89,7 +84,8 @@ def localize(
 
     partners = partners_of(rung.read, state.spec.source, source.schema, state.spec.sample_key)
     try:
-        read = scanned_columns(rung.spark, job_tag(item.nodeid))
+        # A body that read no column (a count) tells nothing of which columns matter.
+        read = scanned_columns(rung.spark, job_tag(item.nodeid)) or None
     except Exception:  # Spark's internals: without them every column is looked at
         read = None
     found = Localizer(
@@ -109,17 +105,22 @@ def localize(
     captured_to = None
     if found.rows:
         linked = _linked(partners, found.rows)
-        replays = _replays(state, masker, rung.spark, source, found.rows, linked, replay)
+        unreplayed = _unreplayed(state, masker, rung.spark, source, found.rows, linked, replay)
+        replays = unreplayed is None
         sink = rows_sink(state, inputs, masker, capture=replays)
         records, captured_to, summary = sink(source, found.rows, failure.summary, None)
-        if not replays:
-            record["story"] += NOT_REPLAYED
+        if unreplayed is not None:
+            record["story"] += (
+                f"; not captured: {unreplayed}, the rows no longer fail, so `local` could not "
+                "replay the failure"
+            )
         if linked:
             record["linked"] = {}
             real = state.rung_spec.kind == "fraction"  # below, the rows come masked
             for partner, rows in linked:
                 to = None
-                if replays and captured_to is not None:
+                # Below the fraction rungs the other source's sample holds them already.
+                if replays and captured_to is not None and real:
                     to = capture_linked(state, inputs(), partner.name, partner.df, rows, summary)
                 originals = [tuple(r) for r in rows]
                 shown = masker.rows(originals, partner.schema) if real else originals
@@ -149,7 +150,7 @@ def _linked(partners: Sequence[Partner], rows: Sequence[Row]) -> list[tuple[Part
     return found
 
 
-def _replays(
+def _unreplayed(
     state: RungState,
     masker: Masker,
     spark: SparkSession,
@@ -157,20 +158,32 @@ def _replays(
     rows: Sequence[Row],
     linked: Sequence[tuple[Partner, list[Row]]],
     replay: Callable[[DataFrame, Mapping[str, DataFrame] | None], Outcome],
-) -> bool:
-    """Whether rows found at a fraction rung still fail the same way as `local` will replay
-    them: with the `dcs_mask` columns masked (rows below are masked already), and with only
-    the rows of the other sources the body read that they link to."""
-    if state.rung_spec.kind != "fraction" or (not masker and not linked):
-        return True
+) -> str | None:
+    """Why rows found at a fraction rung would not fail as `local` will replay them, or None
+    when they do (or need no check): replayed with the `dcs_mask` columns masked (rows below
+    are masked already), and beside only the rows of the other sources the body read that
+    they link to."""
+    if state.rung_spec.kind != "fraction":
+        return None
+    originals = [tuple(r) for r in rows]
+    masked = bool(masker) and masker.rows(originals, source.schema) != originals
+    if not masked and not linked:
+        return None
 
     def frame(rows: Sequence[Row], schema: StructType) -> DataFrame:
         originals = [tuple(r) for r in rows]
-        masked = masker.rows(originals, schema) if masker else originals
-        return spark.createDataFrame(masked, schema)
+        return spark.createDataFrame(
+            masker.rows(originals, schema) if masker else originals, schema
+        )
 
     try:
         partners = {p.name: frame(r, p.schema) for p, r in linked}
-        return replay(frame(rows, source.schema), partners) == "same"
+        if replay(frame(rows, source.schema), partners) == "same":
+            return None
     except Exception:  # the session may have gone: capture as before
-        return True
+        return None
+    why = ["masked by dcs_mask"] if masked else []
+    if linked:
+        names = ", ".join(repr(p.name) for p, _ in linked)
+        why.append(f"beside only the rows of {names} they join")
+    return " and ".join(why)
