@@ -869,6 +869,21 @@ def test_story_shows_the_rows_of_a_joined_source_after_the_offending_rows() -> N
     assert "aurora" in lines[joined + 3]
 
 
+def test_story_of_wide_rows_shows_the_columns_the_body_read() -> None:
+    failure = failure_of("udf_attribute_error")
+    wide = {"id": 7, "search_count": None, **{f"m{i:03d}": i for i in range(40)}}
+    failure.offending_rows = [wide]
+    failure.localization = {"story": "localized", "columns_read": ["search_count", "id"]}
+    lines = render_story(failure, rung="10pct").splitlines()
+    header = lines[lines.index("offending rows (1):") + 1]
+    assert header.split() == ["id", "|", "search_count"]
+    assert "  (the 2 of 42 columns the body read; every column is in the JSON report)" in lines
+    # Narrow rows, or columns read unknown: every column.
+    failure.localization = {"story": "localized"}
+    lines = render_story(failure, rung="10pct").splitlines()
+    assert "m039" in lines[lines.index("offending rows (1):") + 1]
+
+
 def test_story_of_a_panic_is_headline_and_advice() -> None:
     failure = failure_of("java_heap_oom")
     story = render_story(failure, rung="10pct")

@@ -1,11 +1,12 @@
 """Offending rows of a wide source and of a join, on real Spark: the rows reported are the rows
 that fail, each alone, and replaying them makes `local` fail the same way.
 
-The project has the shape of a telemetry job: `pings`, 122 columns (ids, a version string, a
+The project has the shape of a telemetry job: `pings`, 121 columns (ids, a version string, a
 search count, and 117 columns of mixed types with a null in one row of twenty, so nearly every
 row holds some null), and `clients`, a dimension of 16 columns the tests join in by
-`sample_key="client_id"`. Both come from a conftest hook; with PLANT=1 they also hold the rows
-the tests must find, as when the data changes after the samples were taken:
+`sample_key="client_id"`. A conftest hook writes both as parquet on first use and reads them
+from the files; with PLANT=1 they also hold the rows the tests must find, as when the data
+changes after the samples were taken:
 
 - five pings whose search count is null (the column has no other null): a UDF adds to it;
 - four pings with version "53.5", an ordinary-looking value a UDF refuses;
@@ -40,6 +41,7 @@ dcs_localize_budget = 120
 
 CONFTEST = """
 import os
+from pathlib import Path
 
 import pyspark.sql.functions as F
 
@@ -112,8 +114,19 @@ def _clients(spark):
     )
 
 
+def _parquet(make, name):
+    # Written once, then read as a table lands: from files, whose scans Spark prunes.
+    def read(spark):
+        path = Path("data") / (name + ("-planted" if os.environ.get("PLANT") == "1" else ""))
+        if not path.exists():
+            make(spark).write.parquet(str(path))
+        return spark.read.parquet(str(path))
+
+    return read
+
+
 def pytest_dcs_sources(config):
-    return {"pings": _pings, "clients": _clients}
+    return {"pings": _parquet(_pings, "pings"), "clients": _parquet(_clients, "clients")}
 """
 
 TESTS = """
@@ -229,6 +242,10 @@ def test_the_rows_of_a_wide_source_are_the_failing_ones(
     assert sorted(row["id"] for row in failure["offending_rows"]) == ids, failure["localization"]
     assert failure["localization"]["complete"], failure["localization"]
     assert failure["captured_to"], failure
+    # The story's table shows the columns the body read, not all 121.
+    assert len(failure["offending_rows"][0]) == 121
+    assert "app_version" in failure["localization"]["columns_read"] or test != "test_version_value"
+    assert "columns the body read; every column is in the JSON report)" in runs.climbed.output
 
 
 @pytest.mark.parametrize(

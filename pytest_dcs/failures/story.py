@@ -47,23 +47,32 @@ def render_story(
     lines = [f"[dcs] {failure.kind} failure at rung {rung}: {failure.summary}"]
     if failure.where:
         lines.append(f"where: {failure.where}")
-    shown = failure.python_trace if verbose else user_trace(failure.python_trace)
-    if any(_FRAME.match(line) for line in shown.splitlines()):
+    trace = failure.python_trace if verbose else user_trace(failure.python_trace)
+    if any(_FRAME.match(line) for line in trace.splitlines()):
         # Without a frame of the user's, the trace would only repeat the summary.
         lines.append("worker traceback:" if verbose else "worker traceback (your code):")
-        lines.append(_indent(shown))
+        lines.append(_indent(trace))
+    localization = failure.localization or {}
+    read = localization.get("columns_read")
     table = rows_table
+    narrowed = ""
     if table is None and failure.offending_rows:
+        shown, narrowed = _narrowed(failure.offending_rows, read)
         # `_table`, since the `rows_table` argument hides the function of that name here.
-        table = _table(failure.offending_rows, 10, _CELL_WIDTH)
+        table = _table(shown, 10, _CELL_WIDTH)
     if table:
         count = len(failure.offending_rows)
         lines.append(f"offending rows ({count}):" if count else "offending rows:")
         lines.append(_indent(table))
-    for name, linked in ((failure.localization or {}).get("linked") or {}).items():
+        if narrowed:
+            lines.append(narrowed)
+    for name, linked in (localization.get("linked") or {}).items():
         # Rows of a joined source that the offending rows join: often the actual culprits.
         lines.append(f"rows of {name!r} they join ({linked['rows']}):")
-        lines.append(_indent(_table(linked["records"], 10, _CELL_WIDTH)))
+        shown, narrowed = _narrowed(linked["records"], read)
+        lines.append(_indent(_table(shown, 10, _CELL_WIDTH)))
+        if narrowed:
+            lines.append(narrowed)
     if failure.diff:
         lines.append(failure.diff)
     if failure.localization and failure.localization.get("story"):
@@ -79,6 +88,26 @@ def render_story(
 
 
 _CELL_WIDTH = 30
+# Rows wider than this show the columns the body read only (when the search knows them).
+_WIDE = 12
+
+
+def _narrowed(
+    rows: Sequence[Mapping[str, Any]], read: Sequence[str] | None
+) -> tuple[list[Mapping[str, Any]], str]:
+    """`rows` with only the columns the body read, when they are wide and those are known, and
+    the line that says so ("" when shown whole)."""
+    columns = list(rows[0]) if rows else []
+    kept = [c for c in columns if read and c in read]
+    if len(columns) <= _WIDE or not kept or len(kept) == len(columns):
+        return list(rows), ""
+    note = (
+        f"  (the {len(kept)} of {len(columns)} columns the body read; "
+        "every column is in the JSON report)"
+    )
+    return [{c: row.get(c) for c in kept} for row in rows], note
+
+
 _CONTROL = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 

@@ -37,6 +37,7 @@ from pytest_dcs.data.sampling import hash_columns
 from pytest_dcs.data.sampling.survey import generated_code
 from pytest_dcs.failures import message_shape
 from pytest_dcs.run.partners import Partner, linked_input
+from pytest_dcs.run.searchspace import column
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -100,15 +101,15 @@ def quoted_condition(schema: StructType, values: Sequence[str]) -> Column | None
 
     terms: list[Column] = []
     for spec in schema.fields:
-        column = F.col(f"`{spec.name.replace('`', '``')}`")
+        column_ = column(spec.name)
         typed = [v for v in (_as_type(value, spec.dataType) for value in values) if v is not None]
         if not typed:
             continue
         if isinstance(typed[0], str):
-            parts = [column.contains(v) for v in typed if len(v) >= 2]
-            terms += [column.isin(typed), *parts]
+            parts = [column_.contains(v) for v in typed if len(v) >= 2]
+            terms += [column_.isin(typed), *parts]
         else:
-            terms.append(column.isin(typed))
+            terms.append(column_.isin(typed))
     if not terms:
         return None
     return F.coalesce(functools.reduce(lambda a, b: a | b, terms), F.lit(False))
@@ -135,9 +136,9 @@ def extremes_condition(
     hashed = [n for n in hash_columns(df) if columns is None or n in columns] or hash_columns(df)
     if not ordered or not hashed:
         return None
-    row_hash = F.xxhash64(*[_quoted(n) for n in hashed])
-    ends = [by(F.col(_ROW_HASH), _quoted(n)) for n in ordered for by in (F.min_by, F.max_by)]
-    found = df.select(*[_quoted(n) for n in ordered], row_hash.alias(_ROW_HASH)).agg(*ends)
+    row_hash = F.xxhash64(*[column(n) for n in hashed])
+    ends = [by(F.col(_ROW_HASH), column(n)) for n in ordered for by in (F.min_by, F.max_by)]
+    found = df.select(*[column(n) for n in ordered], row_hash.alias(_ROW_HASH)).agg(*ends)
     # A wide input has more fields than Spark generates code for by default (measured on 122
     # columns, 60k rows: 1.1-1.6x faster generated).
     with generated_code(df.sparkSession):
@@ -146,12 +147,6 @@ def extremes_condition(
 
 
 _ROW_HASH = "__dcs_row_hash"
-
-
-def _quoted(name: str) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.col(f"`{name.replace('`', '``')}`")
 
 
 class Call(NamedTuple):
@@ -250,9 +245,9 @@ class FailingCalls:
         for name, values in single.items():
             present = [v for v in values if v is not None]
             if present:
-                terms.append(_quoted(name).isin(present))
+                terms.append(column(name).isin(present))
             if len(present) < len(values):
-                terms.append(_quoted(name).isNull())
+                terms.append(column(name).isNull())
         through: dict[str, Partner] = {}
         for mine_term, other_term in zip(own, elsewhere, strict=True):
             link = None if other_term is None else links.get(other_term[0].name)
@@ -271,7 +266,7 @@ class FailingCalls:
 def _equal(name: str, value: object) -> Column:
     from pyspark.sql import functions as F
 
-    return _quoted(name).eqNullSafe(F.lit(value))
+    return column(name).eqNullSafe(F.lit(value))
 
 
 def _literal(value: object) -> bool:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from pytest_dcs.run.narrow import bisect, descend
 from pytest_dcs.run.partners import Partner, linked_input
 from pytest_dcs.run.search import Localization, OutOfTime, Reproduce, Search
-from pytest_dcs.run.searchspace import KEY, keyed, suspect_condition
+from pytest_dcs.run.searchspace import KEY, column, keyed, suspect_condition
 from pytest_dcs.run.verify import verify
 from pytest_dcs.spark.jobs import TasksUnreadable
 
@@ -279,7 +279,7 @@ class Localizer:
         if one_per is not None:
             columns = matching.columns
             matching = matching.withColumn(_ONE_PER, one_per).dropDuplicates([_ONE_PER])
-            matching = matching.select(*[_column(c) for c in columns])
+            matching = matching.select(*[column(c) for c in columns])
         # Few candidates are checked alone at once, without laying out a search space.
         few = matching.limit(search.limit + 1).collect()
         search.check_time()
@@ -374,12 +374,6 @@ class Localizer:
 
 
 _ONE_PER = "__dcs_one_per"
-
-
-def _column(name: str) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.col(f"`{name.replace('`', '``')}`")
 
 
 def _one_per_link(rows: list[Row], partners: Sequence[Partner]) -> list[Row]:

@@ -101,6 +101,8 @@ def localize(
     ).run()
     record: dict[str, Any] = found.to_json(budget)
     record["story"] = found.describe(budget)
+    if read is not None:
+        record["columns_read"] = sorted(read)
     records: list[dict[str, Any]] = []
     captured_to = None
     if found.rows:

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_dcs.run.searchspace import column
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row
     from pyspark.sql.types import StructType
@@ -69,12 +71,6 @@ def partners_of(
     return found
 
 
-def _quoted(name: str) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.col(f"`{name.replace('`', '``')}`")
-
-
 def link_condition(partner: Partner, values: Sequence[Sequence[Any]]) -> Column | None:
     """Rows (of the input or of the partner) holding one of the link `values` (tuples in the
     order of `partner.links`); null link values join nothing and are left out."""
@@ -85,13 +81,13 @@ def link_condition(partner: Partner, values: Sequence[Sequence[Any]]) -> Column 
         for value in dict.fromkeys(tuple(v) for v in values):
             if any(v is None for v in value):
                 continue
-            parts = [_quoted(c) == F.lit(v) for c, v in zip(partner.links, value, strict=True)]
+            parts = [column(c) == F.lit(v) for c, v in zip(partner.links, value, strict=True)]
             terms.append(functools.reduce(lambda a, b: a & b, parts))
     else:
-        for index, column in enumerate(partner.links):
+        for index, name in enumerate(partner.links):
             single = sorted({v[index] for v in values if v[index] is not None}, key=repr)
             if single:
-                terms.append(_quoted(column).isin(single))
+                terms.append(column(name).isin(single))
     return functools.reduce(lambda a, b: a | b, terms) if terms else None
 
 
@@ -100,7 +96,7 @@ def linked_input(partner: Partner, condition: Column) -> Column | None:
     partner. None when no partner row matches, or too many link values for a clue."""
     values = (
         partner.df.where(condition)
-        .select(*[_quoted(c) for c in partner.links])
+        .select(*[column(c) for c in partner.links])
         .distinct()
         .limit(MAX_LINK_VALUES + 1)
         .collect()

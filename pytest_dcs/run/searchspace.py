@@ -47,6 +47,13 @@ class KeyRange:
         return self.hi - self.lo == 1
 
 
+def column(name: str) -> Column:
+    """The top-level column `name`, quoted: a name may hold dots, spaces or backquotes."""
+    from pyspark.sql import functions as F
+
+    return F.col(f"`{name.replace('`', '``')}`")
+
+
 def keyed(space: DataFrame) -> DataFrame:
     """`space` with the hashed row key in column `KEY`."""
     from pyspark.sql import functions as F
@@ -77,14 +84,14 @@ def suspect_condition(schema: StructType) -> Column | None:
 
     terms: list[Column] = []
     for spec in schema.fields:
-        column = F.col(f"`{spec.name.replace('`', '``')}`")
+        column_ = column(spec.name)
         if spec.nullable:
-            terms.append(column.isNull())
+            terms.append(column_.isNull())
         kind = spec.dataType
         if isinstance(kind, T.StringType):
-            terms.append(F.coalesce(column == F.lit(""), F.lit(False)))
+            terms.append(F.coalesce(column_ == F.lit(""), F.lit(False)))
         elif isinstance(kind, (T.FloatType, T.DoubleType)):
-            terms.append(F.coalesce(F.isnan(column), F.lit(False)))
+            terms.append(F.coalesce(F.isnan(column_), F.lit(False)))
         elif isinstance(kind, (T.ArrayType, T.MapType)):
-            terms.append(F.coalesce(F.size(column) == F.lit(0), F.lit(False)))
+            terms.append(F.coalesce(F.size(column_) == F.lit(0), F.lit(False)))
     return functools.reduce(lambda a, b: a | b, terms) if terms else None
