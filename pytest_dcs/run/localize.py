@@ -13,10 +13,17 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 2. **Clues**: the recorded arguments and the values the error message quotes, each turned into
    one Column filter. The search below runs on those candidates first. When the recording
    re-run passed with every failing call recorded, the candidates are all there is to find.
+   A clue held by another source the body joined in (`pytest_dcs.run.partners`) points at the
+   input rows linked to its rows.
 3. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
-   variance code most often forgets. One Column filter finds them; if the body fails on them
-   alone, the search continues among them only. Otherwise, when no clue found rows, the rows at
-   each column's min and max (one aggregate) are searched before the rest.
+   variance code most often forgets. One Column filter finds them; few are checked alone at
+   once, many are searched when the body fails on them together. Unless the other rows then
+   pass, the rows at the min and max of each column (one aggregate) are checked next, then
+   the rest is searched.
+
+Suspects, quoted values and extremes are looked for in the columns the body read
+(`pytest_dcs.spark.plans`) when Spark's plans tell them: on a wide source nearly every row
+holds a null in some column the body never touches.
 4. **Buckets, read from the failed tasks** (see `pytest_dcs.run.narrow`). The search space
    (`pytest_dcs.run.searchspace`) is cached with a hashed row key and laid out in partitions;
    the failed job's task list says which partitions to split further, drop or run again.
