@@ -11,6 +11,7 @@ from pytest_dcs.rung import RowsSink
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row
+    from pyspark.sql.types import StructType
 
     from pytest_dcs.data.inputs import Inputs
     from pytest_dcs.data.masking import Masker
@@ -29,8 +30,7 @@ def rows_sink(
         df: DataFrame, rows: Sequence[Row], summary: str, of_input: Sequence[Row] | None
     ) -> tuple[list[dict[str, Any]], str | None, str]:
         originals = [tuple(r) for r in rows]
-        masked = masker.rows(originals, df.schema) if real else originals
-        records = [dict(zip(df.columns, r, strict=True)) for r in masked]
+        records = report_records(masker, rows, df.schema, mask=real)
         if real:
             # `rows` above remembered these rows' values; an error's summary may quote
             # another row's (localization found others), which one lookup in `df` finds.
@@ -50,6 +50,16 @@ def rows_sink(
         return records, str(path), summary
 
     return sink
+
+
+def report_records(
+    masker: Masker, rows: Sequence[Row], schema: StructType, *, mask: bool
+) -> list[dict[str, Any]]:
+    """`rows` as the report shows them, column by column: masked by `dcs_mask` when `mask`
+    (real rows; below the fraction rungs they come masked)."""
+    values = [tuple(r) for r in rows]
+    shown = masker.rows(values, schema) if mask else values
+    return [dict(zip(schema.fieldNames(), r, strict=True)) for r in shown]
 
 
 def provenance(state: RungState, summary: str, **more: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_dcs.data.capture import capture_linked, rows_sink
+from pytest_dcs.data.capture import capture_linked, report_records, rows_sink
 from pytest_dcs.failures import DcsFailure, classify, error_identity
 from pytest_dcs.run.partners import Partner, linked_rows, partners_of
 from pytest_dcs.run.rerun import call_body
@@ -124,11 +124,9 @@ def localize(
                 # Below the fraction rungs the other source's sample holds them already.
                 if replays and captured_to is not None and real:
                     to = capture_linked(state, inputs(), partner.name, partner.df, rows, summary)
-                originals = [tuple(r) for r in rows]
-                shown = masker.rows(originals, partner.schema) if real else originals
                 record["linked"][partner.name] = {
                     "rows": len(rows),
-                    "records": [dict(zip(partner.df.columns, r, strict=True)) for r in shown],
+                    "records": report_records(masker, rows, partner.schema, mask=real),
                     "captured_to": to,
                 }
                 if to is not None:
