@@ -73,6 +73,20 @@ def together(df):
     return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
 
 
+def twice(df):
+    # Id 5 also makes a second UDF raise a KeyError: its task raised another error as well.
+    guard = F.udf(checked, "long")
+
+    def picky(number):
+        if number == 5:
+            raise KeyError(number)
+        return number
+
+    other = F.udf(picky, "long")
+    both = df.select(guard("id").alias("g"), other("id").alias("o"))
+    return both.where("g IS NOT NULL AND o IS NOT NULL").count()
+
+
 def flaky(df):
     # Fails on a reserved id the first time any task meets it, never again: state on disk.
     def once(number):
@@ -145,6 +159,8 @@ found["layout"] = check(body, identity, rows)
 found["merged"] = check(merged, identity, rows)
 found["probe"] = check(body, identity, [rows[0], rows[1]], stop_on_pass=True)
 found["calls"] = check(body, identity, rows, by_calls=True)
+found["calls_seen"] = check(body, identity, rows, by_calls=True, recorded_before=True)
+found["calls_twice"] = check(twice, identity, rows, by_calls=True, recorded_before=True)
 found["calls_asserting"] = check(asserting, identity, [rows[2], rows[5]], by_calls=True)
 found["calls_merged"] = check(merged, identity, rows, by_calls=True)
 found["together"] = check(together, identity_of(together), [rows[1], rows[3]], by_calls=True)
@@ -152,6 +168,18 @@ flaky_identity = identity_of(flaky)
 for name in os.listdir(MARKS):  # forget what the first run met
     os.remove(os.path.join(MARKS, name))
 found["flaky"] = check(flaky, flaky_identity, [rows[2], rows[5]], by_calls=True)
+# The whole search on a UDF failing once per id: each reserved id raises in the rung or in
+# the recording re-run, and no row fails again alone.
+for name in os.listdir(MARKS):
+    os.remove(os.path.join(MARKS, name))
+flaky_found = Localizer(
+    spark, df, reproducer(flaky, identity_of(flaky)), limit=10, budget=120,
+    identity=flaky_identity, message=flaky_identity.message,
+).run()
+found["flaky_localized"] = {
+    "ids": sorted(r.id for r in flaky_found.rows),
+    "recorded": flaky_found.steps["recording re-run"].runs,
+}
 
 localized = Localizer(
     spark, df, reproducer(body, identity), limit=10, budget=120, identity=identity,
@@ -233,6 +261,38 @@ def test_recorded_calls_decide_every_row_in_two_reruns(checked: dict[str, Any]) 
     assert calls["runs"] == 2
 
 
+def test_calls_recorded_before_need_no_confirming_rerun(checked: dict[str, Any]) -> None:
+    # The rows hold the arguments of calls a recording re-run of the whole input saw raise:
+    # the layout's recording re-run, where each row's own task raised the error and nothing
+    # else, decides them, and no re-run without recording follows.
+    seen = checked["calls_seen"]
+    assert seen["ids"] == [2, 5]
+    assert seen["kept"] == [2, 5]
+    assert seen["runs"] == 1
+
+
+def test_a_row_whose_task_raised_another_error_too_is_confirmed_without_recording(
+    checked: dict[str, Any],
+) -> None:
+    # Id 5's task raised the ValueError and a KeyError of a second UDF: which one ends the
+    # task without recording is not told by the recording, so the confirming re-run runs (the
+    # first UDF of the select raises first: both rows fail the same way there).
+    twice = checked["calls_twice"]
+    assert twice["ids"] == [2, 5]
+    assert twice["kept"] == [2, 5]
+    assert twice["runs"] == 2
+
+
+def test_the_localizer_keeps_no_row_of_a_udf_that_fails_once_per_value(
+    checked: dict[str, Any],
+) -> None:
+    # Each reserved id raised once, in the rung or in the recording re-run; alone, no row
+    # fails again, so none is reported though no confirming re-run is needed.
+    flaky = checked["flaky_localized"]
+    assert flaky["recorded"] == 1
+    assert flaky["ids"] == []
+
+
 def test_recorded_calls_decide_rows_when_the_body_fails_on_the_recorded_nulls(
     checked: dict[str, Any],
 ) -> None:
@@ -273,7 +333,7 @@ def test_rows_that_fail_only_once_are_not_kept(checked: dict[str, Any]) -> None:
     assert flaky["runs"] == 3
 
 
-def test_the_localizer_verifies_the_failing_calls_rows_in_two_reruns(
+def test_the_localizer_verifies_the_failing_calls_rows_in_one_rerun(
     checked: dict[str, Any],
 ) -> None:
     localized = checked["localized"]
@@ -281,7 +341,8 @@ def test_the_localizer_verifies_the_failing_calls_rows_in_two_reruns(
     assert localized["complete"] is True
     assert localized["method"] == "arguments of the failing UDF calls"
     assert localized["steps"]["recording re-run"] == 1
-    assert localized["steps"]["verify"] == 2
+    # The rows' calls were recorded over the whole input, then alone: one re-run verifies.
+    assert localized["steps"]["verify"] == 1
     # The UDF returned on more calls than it raised on: it does not fail on any row, which
     # needs no probe of two ordinary rows.
     assert "any row" not in localized["steps"]

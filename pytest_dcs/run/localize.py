@@ -263,7 +263,7 @@ class Localizer:
         self._methods.append(method)
         before = len(search.found)
         with search.step("verify"):
-            verify(search, rows, by_calls=True)
+            verify(search, rows, by_calls=True, recorded_before=True)
         if len(search.found) > before:
             return True
         self._methods.pop()

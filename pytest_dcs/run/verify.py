@@ -4,10 +4,12 @@ The rows are laid out one per partition, so each task of the stage reading them 
 The first failed task ends the job, so a re-run decides the rows whose tasks ran, and the others
 go into the next one: ten failing rows cost about ten re-runs.
 
-When the error is a Python UDF's, two re-runs decide them all (`by_recorded_calls`): the first
-with the body's UDFs recording their failing calls instead of raising, so every task runs and
-tells whether its row raised the error; the second, without recording, must fail the same way
-in a task of one of those rows. Where either disagrees, the rows are checked as above.
+When the error is a Python UDF's, at most two re-runs decide them all (`by_recorded_calls`):
+the first with the body's UDFs recording their failing calls instead of raising, so every task
+runs and tells whether its row raised the error; the second, without recording, must fail the
+same way in a task of one of those rows. The second is left out for rows whose failing calls an
+earlier re-run of the whole input recorded already, when the first is clear about each of them.
+Where either disagrees, the rows are checked as above.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ if TYPE_CHECKING:
 
 
 def verify(
-    search: Search, rows: list[Row], *, stop_on_pass: bool = False, by_calls: bool = False
+    search: Search,
+    rows: list[Row],
+    *,
+    stop_on_pass: bool = False,
+    by_calls: bool = False,
+    recorded_before: bool = False,
 ) -> list[Row]:
     """Which of `rows` fail the same way on their own: kept as found (unless `stop_on_pass`, a
     probe), and returned.
@@ -34,12 +41,13 @@ def verify(
     whose tasks never ran go into the next re-run. Where tasks cannot be read (Spark Connect, a
     body that repartitions its input first), each row undecided is re-run alone. With
     `stop_on_pass`, a row that passes ends the checks. With `by_calls` (the error is a Python
-    UDF's), the rows are first checked by `by_recorded_calls`."""
+    UDF's), the rows are first checked by `by_recorded_calls` (`recorded_before`:
+    they hold the arguments of calls that raised the error in an earlier recording re-run)."""
     failing: list[Row] = []
     pending = list(rows)
     tasks_tell = search.sc is not None
     if by_calls and not stop_on_pass and search.sc is not None and pending:
-        failing, pending, tasks_tell = by_recorded_calls(search, pending)
+        failing, pending, tasks_tell = by_recorded_calls(search, pending, recorded_before)
         for row in failing:
             search.keep(row)
     while pending and tasks_tell:
@@ -73,7 +81,9 @@ def verify(
     return failing
 
 
-def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[Row], bool]:
+def by_recorded_calls(
+    search: Search, rows: list[Row], recorded_before: bool = False
+) -> tuple[list[Row], list[Row], bool]:
     """The rows of `rows` that fail the same way on their own, in two re-runs, those left
     undecided (to check one task at a time), and whether tasks can tell: False when the error
     was raised in a stage that did not read the layout (a join shuffled the rows first), where
@@ -93,6 +103,14 @@ def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[
        then the candidates are the rows. Otherwise (a UDF whose failure depends on state or
        chance) only the rows whose own task failed the same way are kept, and the others are
        left undecided.
+
+    With `recorded_before` (a recording re-run of the whole input saw calls with these rows'
+    arguments raise the error), step 2 is left out when step 1 is clear about every
+    candidate: its task ran to its end in each stage that read the layout, and every call it
+    recorded raised the error, none another one. The row alone then raised the error in a
+    second re-run after the rung, and without recording that call raises it again: nothing
+    else failed before it in that task. A row whose failure was chance or state of an earlier
+    run is dropped at step 1, where it fails no more.
     """
     from pytest_dcs.run.clues import recording_udfs
 
@@ -115,6 +133,11 @@ def by_recorded_calls(search: Search, rows: list[Row]) -> tuple[list[Row], list[
     if not failed:
         return [], undecided, True
     candidates = [rows[index] for index in sorted(failed)]
+    if recorded_before:
+        # Partitions of the layout where a call raised something else.
+        others = {c.partition for c in recorded.calls if not c.raised(search.identity)}
+        if failed <= set.intersection(*stages.values()) and not failed & others:
+            return candidates, undecided, True
     layout, rdd_id = one_per_partition(search, candidates)
     tag = search.tag()
     if search.outcome(layout, tag) != "same":
