@@ -97,6 +97,39 @@ def test_an_end_past_the_first_rows_gets_its_row_of_smallest_hash(spark: SparkSe
     assert [(e.reason, e.key) for e in by_key.keys[:2]] == [("min id", (0,)), ("max id", (99,))]
 
 
+# Values the survey writes into SQL text: a quote, a backslash, a line break, a tab, non-ASCII,
+# and names with a dot, a space and a backtick.
+AWKWARD = ["it's", "back\\slash", "two\nlines", "tab\there", "naïve ✓", "plain"]
+
+
+def test_awkward_names_and_values_are_found_exactly(spark: SparkSession) -> None:
+    # `odd.kind` holds six awkward values (low-cardinality); `we`ird` is a free string whose
+    # min and max hold a quote and a backslash; the ends of a decimal, a date and a timestamp
+    # are past the first rows. Each reason's row must be found, none missed.
+    rows = 4_000
+    df = spark.range(rows, numPartitions=4).select(
+        F.col("id"),
+        F.element_at(
+            F.array(*[F.lit(v) for v in AWKWARD]), (F.col("id") % 6 + 1).cast("int")
+        ).alias("odd.kind"),
+        F.when(F.col("id") == 3_001, F.lit("'\\ first"))
+        .when(F.col("id") == 3_002, F.lit("~ last \\'"))
+        .otherwise(F.concat(F.lit("m"), F.col("id").cast("string")))
+        .alias("we`ird"),
+        (F.col("id") / 100).cast("decimal(10,2)").alias("a price"),
+        F.date_add(F.lit("2020-01-01").cast("date"), F.col("id").cast("int")).alias("day"),
+        F.timestamp_seconds(F.col("id") * 3_600).alias("at"),
+    )
+    tiny = sampling.take_tiny(df, 60)
+    ids = {r[0] for r in tiny.rows}
+    assert {r[1] for r in tiny.rows} == set(AWKWARD)
+    assert {3_001, 3_002, 0, rows - 1} <= ids
+    assert sum(1 for r in tiny.rows if r[1] == "it's") >= 1
+    # One reason per awkward value, none dropped, each found in the source.
+    assert tiny.reasons["value"] == len(AWKWARD)
+    assert tiny.dropped == []
+
+
 def test_tiny_sample_by_key_holds_whole_keys(spark: SparkSession) -> None:
     df = _events(spark, 20_000)
     tiny = sampling.take_tiny(df, 200, key=["client_id"])

@@ -48,11 +48,18 @@ def hash_columns(df: DataFrame, key: Sequence[str] = ()) -> list[str]:
 
 
 def unit_hash(columns: Sequence[str], seed: int = DEFAULT_SEED) -> Column:
-    """A column in [0, 1) that depends only on the named columns' values and the seed."""
+    """A column in [0, 1) that depends only on the named columns' values and the seed.
+
+    Written as SQL text, parsed by the JVM in one call: as Columns, a hash of a wide row costs
+    a few Py4J round trips per column. The seed is hashed as a value, typed as a literal of it
+    is typed (INT while it fits, else BIGINT)."""
     import pyspark.sql.functions as F
 
-    hashed = F.xxhash64(*[F.col(f"`{c}`") for c in columns], F.lit(seed))
-    return F.shiftrightunsigned(hashed, 64 - _UNIT_BITS).cast("double") / float(2**_UNIT_BITS)
+    quoted = ", ".join("`" + c.replace("`", "``") + "`" for c in columns)
+    hashed = f"xxhash64({quoted}, {int(seed)})"
+    return F.expr(
+        f"CAST(shiftrightunsigned({hashed}, {64 - _UNIT_BITS}) AS DOUBLE) / {2**_UNIT_BITS}.0D"
+    )
 
 
 def row_hash(df: DataFrame) -> Column:
@@ -70,15 +77,14 @@ def with_hashes(df: DataFrame, key: Sequence[str]) -> DataFrame:
     would otherwise copy a whole row into each of hundreds of aggregation buffers. The rows
     chosen are read in one last pass, by hash.
     """
-    columns = [column(c) for c in df.columns]
     extra = [row_hash(df).alias(ROW_HASH)]
     if key:
         extra.append(unit_hash(key).alias(KEY_HASH))
-    return df.select(*columns, *extra)
+    return df.select("*", *extra)
 
 
 def column(name: str) -> Column:
     """The column `name`, quoted so dots and spaces in names are taken literally."""
     import pyspark.sql.functions as F
 
-    return F.col(f"`{name}`")
+    return F.col("`" + name.replace("`", "``") + "`")
