@@ -13,6 +13,7 @@ from pyspark.sql import types as T
 
 from pytest_dcs.data import sampling
 from pytest_dcs.data.samplestore import SampleStore
+from pytest_dcs.data.sampling.footers import footer_ends
 
 CATEGORIES = ["a", "b", "c", "d", "rare"]
 
@@ -279,3 +280,96 @@ def test_the_session_jvm_compiles_huge_generated_methods(spark: SparkSession) ->
     assert jvm is not None
     arguments = jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
     assert "-XX:-DontCompileHugeMethods" in list(arguments)
+
+
+def _parquet_source(spark: SparkSession, path: Path) -> DataFrame:
+    """Three files of 3,000 rows: a column of each type, ends past the first rows, nulls, and a
+    column of nulls only."""
+    df = spark.range(3_000, numPartitions=3).select(
+        F.col("id"),
+        (F.col("id") % 100 - 50).cast("tinyint").alias("small"),
+        (F.col("id") * 7 % 1_000 / 4).cast("decimal(10,2)").alias("price"),
+        F.date_add(F.lit("2021-03-01").cast("date"), (F.col("id") * 13 % 900).cast("int")).alias(
+            "day"
+        ),
+        F.when(F.col("id") % 11 == 0, F.lit(None))
+        .otherwise(F.concat(F.lit("ü-"), (F.col("id") * 31 % 2_999).cast("string")))
+        .alias("name"),
+        (F.col("id") * 17 % 257).cast("string").cast("binary").alias("blob"),
+        (F.col("id") % 3 == 0).alias("flag"),
+        (F.col("id") * 3 % 1_001 / 7).alias("ratio"),
+        F.timestamp_seconds(F.col("id") * 977).alias("at"),
+        F.lit(None).cast("string").alias("nothing"),
+    )
+    df.write.parquet(str(path))
+    return spark.read.parquet(str(path))
+
+
+def _without_footers(
+    monkeypatch: pytest.MonkeyPatch, df: DataFrame, rows: int, **options: object
+) -> sampling.TinySample:
+    """The tiny sample of `df` with the survey reading every column's ends with Spark."""
+    with monkeypatch.context() as patched:
+        patched.setattr("pytest_dcs.data.sampling.take.footer_ends", lambda *args: None)
+        return sampling.take_tiny(df, rows, **options)  # type: ignore[arg-type]
+
+
+def test_footers_give_the_sample_that_reading_the_columns_gives(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df = _parquet_source(spark, tmp_path / "events")
+    told = footer_ends(df, df.columns)
+    assert told is not None
+    assert told.rows == 3_000
+    # Floats and timestamps are left to Spark; a column of nulls has no ends.
+    assert set(told.ends) == {"id", "small", "price", "day", "name", "blob", "flag", "nothing"}
+    assert told.ends["nothing"] is None
+    assert told.ends["id"] == ("0", "2999")
+    assert told.ends["small"] == ("-50", "49")
+    for key in ([], ["day"]):
+        with_footers = sampling.take_tiny(df, 60, key=key)
+        without = _without_footers(monkeypatch, df, 60, key=key)
+        assert with_footers.rows == without.rows
+        assert with_footers.reasons == without.reasons
+        assert with_footers.keys == without.keys
+        assert with_footers.passes == without.passes
+
+
+def test_a_footer_bound_its_writer_shortened_is_found_by_reading_the_column(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Footers keep the first 4 bytes of the strings' bounds: "valu" and "valv", no value of
+    # the column. The ends are then read with Spark, with their rows: two passes more.
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    conf.set("parquet.statistics.truncate.length", "4")
+    try:
+        spark.range(500, numPartitions=2).select(
+            "id", F.format_string("value-%05d", F.col("id") * 7 % 499).alias("label")
+        ).write.parquet(str(tmp_path / "labels"))
+    finally:
+        conf.unset("parquet.statistics.truncate.length")
+    df = spark.read.parquet(str(tmp_path / "labels"))
+    told = footer_ends(df, df.columns)
+    assert told is not None and told.ends["label"] == ("valu", "valv")
+    tiny = sampling.take_tiny(df, 20)
+    labels = {r[1] for r in tiny.rows}
+    assert {"value-00000", "value-00498"} <= labels
+    without = _without_footers(monkeypatch, df, 20)
+    assert tiny.rows == without.rows
+    assert tiny.passes == without.passes + 2
+
+
+def test_footers_are_read_only_for_plain_parquet_files(spark: SparkSession, tmp_path: Path) -> None:
+    df = spark.range(100).select("id", (F.col("id") % 3).alias("part"))
+    df.write.partitionBy("part").parquet(str(tmp_path / "parted"))
+    df.write.csv(str(tmp_path / "csv"), header=True)
+    df.write.parquet(str(tmp_path / "plain"))
+    plain = spark.read.parquet(str(tmp_path / "plain"))
+    assert footer_ends(plain, plain.columns) is not None
+    # Partition values are in no footer; a filter or a projection changes the ends; a CSV
+    # file has no footer.
+    assert footer_ends(spark.read.parquet(str(tmp_path / "parted")), ["id"]) is None
+    assert footer_ends(plain.where("id > 50"), ["id"]) is None
+    assert footer_ends(plain.select((F.col("id") * 2).alias("id")), ["id"]) is None
+    csv = spark.read.csv(str(tmp_path / "csv"), header=True, inferSchema=True)
+    assert footer_ends(csv, ["id"]) is None

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
 
+    from pytest_dcs.data.sampling.footers import FooterEnds
+
 # The order variance reasons are served in: nulls and empties are what crashes code; then
 # categories, then extremes.
 REASON_ORDER = {"null": 0, "empty": 1, "value": 2, "min": 3, "max": 3}
@@ -138,7 +140,13 @@ def _run(base: DataFrame, named: Sequence[tuple[str, str]], size: int) -> dict[s
     return values
 
 
-def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinality: int) -> Survey:
+def survey(
+    base: DataFrame,
+    schema: StructType,
+    key: Sequence[str],
+    low_cardinality: int,
+    footers: FooterEnds | None = None,
+) -> Survey:
     """Find the variance hits of `base` (made by `with_hashes`) in two passes, plus a small read
     of its first rows, and a third pass only for low-cardinality columns with values those rows
     lack.
@@ -151,6 +159,11 @@ def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinal
     each low-cardinality column; so each hit is the same row on every run, ties included. With a
     key, pass 2 takes the smallest *key* hash instead, which needs no hash of the whole row (so
     its jobs read only their columns too): each hit is the key of smallest hash that has it.
+
+    With `footers` (a parquet source's footers, `footer_ends`), pass 1 takes the row count and
+    the ends of the columns they tell from them, and reads only the other columns. An end from
+    a footer that no row holds (a bound a writer shortened) is found with Spark afterwards,
+    with its row: two more passes, over those columns only by key.
     """
     from pyspark.sql import types as T
 
@@ -160,18 +173,22 @@ def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinal
     spotted = _spot_values(base, orderable, low_cardinality)
     plain = [f for f in orderable if f.name not in spotted]
 
-    ends: list[tuple[str, str]] = [("rows", "count(1)")]
+    told = footers.ends if footers is not None else {}
+    ends: list[tuple[str, str]] = [] if footers is not None else [("rows", "count(1)")]
     if keyed:
         ends.append(("keys", f"approx_count_distinct({_ident(KEY_HASH)})"))
-    for f in plain:
-        c = _ident(f.name)
-        ends.append((f"min {f.name}", _text(f.dataType, f"min({c})")))
-        ends.append((f"max {f.name}", _text(f.dataType, f"max({c})")))
+    ends += _end_aggregates([f for f in plain if f.name not in told])
     for name, values in spotted.items():
         c, dtype = _ident(name), fields[name].dataType
         listed = ", ".join(_literal(dtype, v) for v in values)
         ends.append((f"other {name}", f"max({c} IS NOT NULL AND NOT {c} IN ({listed}))"))
     found = _run(base, ends, _CHUNK)
+    if footers is not None:
+        found["rows"] = footers.rows
+    for f in plain:
+        if f.name in told:
+            pair = told[f.name]
+            found[f"min {f.name}"], found[f"max {f.name}"] = pair if pair else (None, None)
     passes = 1
 
     pick = _ident(KEY_HASH if keyed else ROW_HASH)
@@ -184,17 +201,25 @@ def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinal
             wanted.append((f"null {f.name}", f"{c} IS NULL"))
         if isinstance(f.dataType, T.StringType):
             wanted.append((f"empty {f.name}", f"{c} = ''"))
-        for end in ("min", "max"):
-            text = found.get(f"{end} {f.name}")
-            if text is not None:
-                wanted.append((f"{end} {f.name}", f"{c} = {_literal(f.dataType, text)}"))
+        wanted += _end_conditions(f, found)
         if f.name in spotted and f.name not in more:
             for v in spotted[f.name]:
                 wanted.append((f"value {f.name}={v}", f"{c} = {_literal(f.dataType, v)}"))
     # By row every job hashes every column, so one job; by key a job reads only its columns.
-    smallest = [(reason, f"min(CASE WHEN {cond} THEN {pick} END)") for reason, cond in wanted]
-    hashes = _run(base, smallest, _CHUNK if keyed else max(1, len(smallest)))
+    size = _CHUNK if keyed else max(1, len(wanted))
+    hashes = _run(base, _smallest(wanted, pick), size)
     passes += 1
+    # An end a footer told that no row holds was shortened by its writer: find it with Spark.
+    short = [
+        f
+        for f in plain
+        if told.get(f.name) and any(hashes[f"{e} {f.name}"] is None for e in ("min", "max"))
+    ]
+    if short:
+        found.update(_run(base, _end_aggregates(short), _CHUNK))
+        again = [w for f in short for w in _end_conditions(f, found)]
+        hashes.update(_run(base, _smallest(again, pick), _CHUNK if keyed else len(again)))
+        passes += 2
     hits = [_hit(r, hashes[r], keyed) for r, _ in wanted if hashes[r] is not None]
     if more:
         # A column spotted on the first rows has values they lack: find them all (a shuffle).
@@ -203,6 +228,33 @@ def survey(base: DataFrame, schema: StructType, key: Sequence[str], low_cardinal
     hits.sort(key=lambda hit: REASON_ORDER[hit.reason.split(" ", 1)[0]])
     keys = int(found["keys"]) if keyed else 0
     return Survey(hits, int(found["rows"]), keys, passes)
+
+
+def _end_aggregates(fields: Sequence[Any]) -> list[tuple[str, str]]:
+    """The aggregates of the min and max of each of `fields`, as text."""
+    named = []
+    for f in fields:
+        c = _ident(f.name)
+        named.append((f"min {f.name}", _text(f.dataType, f"min({c})")))
+        named.append((f"max {f.name}", _text(f.dataType, f"max({c})")))
+    return named
+
+
+def _end_conditions(f: Any, found: dict[str, Any]) -> list[tuple[str, str]]:
+    """The conditions of the rows at the min and at the max of field `f` (ends in `found`)."""
+    conditions = []
+    for end in ("min", "max"):
+        text = found.get(f"{end} {f.name}")
+        if text is not None:
+            conditions.append(
+                (f"{end} {f.name}", f"{_ident(f.name)} = {_literal(f.dataType, text)}")
+            )
+    return conditions
+
+
+def _smallest(wanted: Sequence[tuple[str, str]], pick: str) -> list[tuple[str, str]]:
+    """Per reason, the aggregate of the smallest hash `pick` among the rows of its condition."""
+    return [(reason, f"min(CASE WHEN {cond} THEN {pick} END)") for reason, cond in wanted]
 
 
 def _hit(reason: str, smallest: float, keyed: bool) -> Hit:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pytest_dcs.data.sampling.by_key import take_keys
 from pytest_dcs.data.sampling.by_row import take_rows
+from pytest_dcs.data.sampling.footers import footer_ends
 from pytest_dcs.data.sampling.hashing import check_key, with_hashes
 from pytest_dcs.data.sampling.survey import generated_code, survey
 from pytest_dcs.data.sampling.tiny import DEFAULT_LOW_CARDINALITY, KeyEntry, TinySample
@@ -50,7 +51,7 @@ def _take_tiny(
     low_cardinality: int,
 ) -> TinySample:
     base = with_hashes(df, key)
-    found = survey(base, df.schema, key, low_cardinality)
+    found = survey(base, df.schema, key, low_cardinality, footer_ends(df, df.columns))
     if key:
         return take_keys(base, df.schema, found, rows, key, keys)
     return take_rows(base, found, rows)
