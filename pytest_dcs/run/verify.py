@@ -84,7 +84,7 @@ def verify(
 def by_recorded_calls(
     search: Search, rows: list[Row], recorded_before: bool = False
 ) -> tuple[list[Row], list[Row], bool]:
-    """The rows of `rows` that fail the same way on their own, in two re-runs, those left
+    """The rows of `rows` that fail the same way on their own, in at most two re-runs, those left
     undecided (to check one task at a time), and whether tasks can tell: False when the error
     was raised in a stage that did not read the layout (a join shuffled the rows first), where
     a task of the layout failing tells nothing either.

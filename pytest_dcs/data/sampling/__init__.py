@@ -4,9 +4,10 @@ Every choice is made by a stable hash (Spark's xxhash64, seeded) so it is the sa
 and engine: a row's *unit hash* maps its values (or its sample key) to [0, 1).
 
 The modules, bottom up: `hashing` (unit hashes, the hash columns the passes carry),
-`fractions` (the file line and nested fractions), `survey` (the variance reasons and the row or
-key of smallest hash for each), `tiny` (what a tiny sample holds), `by_row` and `by_key` (taking
-it by row, or as whole keys of a key set), `take` (`take_tiny`: the survey, then one of those).
+`fractions` (the file line and nested fractions), `footers` (a parquet source's column ends from
+its footers), `survey` (the variance reasons and the row or key of smallest hash for each),
+`tiny` (what a tiny sample holds), `by_row` and `by_key` (taking it by row, or as whole keys of
+a key set), `take` (`take_tiny`: the survey, then one of those).
 """
 
 from pytest_dcs.data.sampling.by_key import (
