@@ -373,3 +373,16 @@ def test_footers_are_read_only_for_plain_parquet_files(spark: SparkSession, tmp_
     assert footer_ends(plain.select((F.col("id") * 2).alias("id")), ["id"]) is None
     csv = spark.read.csv(str(tmp_path / "csv"), header=True, inferSchema=True)
     assert footer_ends(csv, ["id"]) is None
+
+
+def test_dates_before_the_gregorian_calendar_are_left_to_spark(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # A file of Spark 2 holds such dates in another calendar than Spark reads them in.
+    days = [(dt.date(1000, 1, 1),), (dt.date(2020, 5, 1),)]
+    spark.createDataFrame(days, "day date").write.parquet(str(tmp_path / "old"))
+    spark.createDataFrame(days[1:], "day date").write.parquet(str(tmp_path / "new"))
+    old = footer_ends(spark.read.parquet(str(tmp_path / "old")), ["day"])
+    new = footer_ends(spark.read.parquet(str(tmp_path / "new")), ["day"])
+    assert old is not None and "day" not in old.ends
+    assert new is not None and new.ends["day"] == ("2020-05-01", "2020-05-01")

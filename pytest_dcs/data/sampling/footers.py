@@ -15,6 +15,7 @@ Kept only where they are exact:
   NaN, which Spark orders above every number), timestamps too (Spark writes INT96 by default,
   which has no order in parquet);
 - pyarrow hides statistics that writers known to get them wrong wrote;
+- dates before 1582-10-15 are left to Spark (a file in Spark 2's calendar holds them shifted);
 - a writer may shorten the bounds of long strings. A shortened min sorts before the true one
   and a shortened max after it, so such a bound is no value of the column: the survey keeps an
   end only when a row holds it, and finds the others with Spark.
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
     from pyspark.sql.types import DataType
 
+
+# Dates before the Gregorian calendar's start differ between a file written in Spark 2's hybrid
+# calendar and Spark's reading of it (`spark.sql.parquet.datetimeRebaseModeInRead`): such ends
+# are left to Spark, which reads them as it reads the rows.
+_CALENDARS_AGREE = dt.date(1582, 10, 15)
 
 # Footers are read one file after another on the driver: past this many files, reading the
 # columns is left to Spark's executors.
@@ -95,9 +101,10 @@ def footer_ends(df: DataFrame, columns: Sequence[str]) -> FooterEnds | None:
                 ]
     found = FooterEnds(rows)
     for name in wanted:
-        if name in told:
-            low, high = bounds[name]
-            found.ends[name] = None if low is None else (_text(low), _text(high))
+        low, high = bounds[name]
+        if name not in told or (isinstance(low, dt.date) and low < _CALENDARS_AGREE):
+            continue
+        found.ends[name] = None if low is None else (_text(low), _text(high))
     return found
 
 
