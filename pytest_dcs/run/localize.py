@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 
 from pytest_dcs.run.narrow import bisect, descend
 from pytest_dcs.run.partners import Partner, linked_input
-from pytest_dcs.run.search import Localization, OutOfTime, Reproduce, Search
+from pytest_dcs.run.search import Localization, OutOfTime, Reproduce, Search, collect_few
 from pytest_dcs.run.searchspace import KEY, column, keyed, suspect_condition
 from pytest_dcs.run.verify import verify
 from pytest_dcs.spark.jobs import TasksUnreadable
@@ -149,7 +149,7 @@ class Localizer:
         """Whether the body fails the same way on each of two ordinary rows alone."""
         condition = suspect_condition(self._read(self.df.schema))
         ordinary = self.df if condition is None else self.df.where(~condition)
-        picked = ordinary.limit(2).collect()
+        picked = collect_few(ordinary, 2)
         self.search.check_time()
         if len(picked) < 2:
             return False
@@ -253,10 +253,10 @@ class Localizer:
             if through:
                 # Deduplicated here: a Spark dropDuplicates shuffles every column of a wide row.
                 rows = _one_per_link(
-                    self.df.where(condition).limit(LINKED_CANDIDATES).collect(), through
+                    collect_few(self.df.where(condition), LINKED_CANDIDATES), through
                 )[: search.limit]
             else:
-                rows = self.df.where(condition).limit(search.limit).collect()
+                rows = collect_few(self.df.where(condition), search.limit)
             search.check_time()
         if not rows:
             return False
@@ -288,7 +288,7 @@ class Localizer:
             matching = matching.withColumn(_ONE_PER, one_per).dropDuplicates([_ONE_PER])
             matching = matching.select(*[column(c) for c in columns])
         # Few candidates are checked alone at once, without laying out a search space.
-        few = matching.limit(search.limit + 1).collect()
+        few = collect_few(matching, search.limit + 1)
         search.check_time()
         if not few:
             return
@@ -336,7 +336,7 @@ class Localizer:
         Few are checked alone at once; many are searched when they fail together."""
         search = self.search
         method = "suspect rows (null, empty, NaN)"
-        few = suspects.limit(search.limit + 1).collect()
+        few = collect_few(suspects, search.limit + 1)
         search.check_time()
         if len(few) <= search.limit:
             if few and verify(search, few):

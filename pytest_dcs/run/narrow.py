@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_dcs.run.search import collect_few
 from pytest_dcs.run.searchspace import HIGH, KEY, LOW, KeyRange, partitions, without_key
 from pytest_dcs.spark.jobs import TasksUnreadable
 
@@ -68,7 +69,7 @@ def bisect(search: Search, keyed: DataFrame) -> bool:
     while stack and len(search.found) < search.limit:
         span = stack.pop()
         part = keyed.where(span.column())
-        head = part.limit(2).collect()
+        head = collect_few(part, 2)
         search.check_time()
         if not head or {repr(tuple(without_key(r))) for r in head} <= set(search.found):
             continue

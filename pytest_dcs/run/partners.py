@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_dcs.run.search import collect_few
 from pytest_dcs.run.searchspace import column
 
 if TYPE_CHECKING:
@@ -94,13 +95,8 @@ def link_condition(partner: Partner, values: Sequence[Sequence[Any]]) -> Column 
 def linked_input(partner: Partner, condition: Column) -> Column | None:
     """Rows of the input that link to the partner's rows matching `condition`: one job over the
     partner. None when no partner row matches, or too many link values for a clue."""
-    values = (
-        partner.df.where(condition)
-        .select(*[column(c) for c in partner.links])
-        .distinct()
-        .limit(MAX_LINK_VALUES + 1)
-        .collect()
-    )
+    links = partner.df.where(condition).select(*[column(c) for c in partner.links]).distinct()
+    values = collect_few(links, MAX_LINK_VALUES + 1)
     if not values or len(values) > MAX_LINK_VALUES:
         return None
     return link_condition(partner, [tuple(v) for v in values])
@@ -112,4 +108,4 @@ def linked_rows(partner: Partner, rows: Sequence[Row]) -> list[Row]:
     condition = link_condition(partner, values)
     if condition is None:
         return []
-    return partner.df.where(condition).limit(MAX_LINKED_ROWS).collect()
+    return collect_few(partner.df.where(condition), MAX_LINKED_ROWS)

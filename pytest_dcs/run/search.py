@@ -81,6 +81,31 @@ class OutOfTime(Exception):
     """The budget ran out; the search stops with what it has."""
 
 
+# Partitions the first round of a collected limit reads (`spark.sql.limit.initialNumPartitions`,
+# 1 by default, then 4 times more per round, each round a job of its own).
+_LIMIT_PARTITIONS = "spark.sql.limit.initialNumPartitions"
+_ALL_AT_ONCE = str(2**31 - 1)
+
+
+def collect_few(df: DataFrame, n: int) -> list[Row]:
+    """At most `n` rows of `df`, read in one job over all its partitions at once.
+
+    A collected limit reads one partition, then four, then sixteen more, each round a job, until
+    it has `n` rows: the few rows a clue points at are spread over the input, so the rounds add
+    up (10 ids among 2M rows in 20 files: 0.43 s, against 0.19 s at once). The search's own
+    reads only: the body's re-runs keep the session's setting."""
+    spark = df.sparkSession
+    before = spark.conf.get(_LIMIT_PARTITIONS, None)
+    spark.conf.set(_LIMIT_PARTITIONS, _ALL_AT_ONCE)
+    try:
+        return df.limit(n).collect()
+    finally:
+        if before is None:
+            spark.conf.unset(_LIMIT_PARTITIONS)
+        else:
+            spark.conf.set(_LIMIT_PARTITIONS, before)
+
+
 class Search:
     """One search for at most `limit` rows of `df` on which `reproduce` fails alone, within
     `budget` seconds from `start`: its re-runs, its budget, its steps' times, its rows found."""
