@@ -43,7 +43,8 @@ class Survey:
     passes: int
 
 
-def _orderable(dtype: DataType) -> bool:
+def orderable(dtype: DataType) -> bool:
+    """Whether the survey takes the min and max of a column of `dtype`."""
     from pyspark.sql import types as T
 
     return isinstance(
@@ -169,9 +170,9 @@ def survey(
 
     keyed = bool(key)
     fields = {f.name: f for f in schema.fields}
-    orderable = [f for f in schema.fields if _orderable(f.dataType)]
-    spotted = _spot_values(base, orderable, low_cardinality)
-    plain = [f for f in orderable if f.name not in spotted]
+    ordered = [f for f in schema.fields if orderable(f.dataType)]
+    spotted = _spot_values(base, ordered, low_cardinality)
+    plain = [f for f in ordered if f.name not in spotted]
 
     told = footers.ends if footers is not None else {}
     ends: list[tuple[str, str]] = [] if footers is not None else [("rows", "count(1)")]
