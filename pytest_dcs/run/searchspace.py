@@ -8,6 +8,8 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pytest_dcs.spark.sqltext import quoted
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row
     from pyspark.sql.types import StructType
@@ -51,7 +53,7 @@ def column(name: str) -> Column:
     """The top-level column `name`, quoted: a name may hold dots, spaces or backquotes."""
     from pyspark.sql import functions as F
 
-    return F.col(f"`{name.replace('`', '``')}`")
+    return F.col(quoted(name))
 
 
 def keyed(space: DataFrame) -> DataFrame:

@@ -1,1 +1,2 @@
-"""Spark itself: the engines and their sessions, shipping code to executors, job tags."""
+"""Spark itself: the engines and their sessions, shipping code to executors, job tags, SQL
+text."""

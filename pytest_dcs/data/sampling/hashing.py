@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pytest_dcs.spark.sqltext import quoted
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import DataType, StructType
@@ -55,8 +57,7 @@ def unit_hash(columns: Sequence[str], seed: int = DEFAULT_SEED) -> Column:
     is typed (INT while it fits, else BIGINT)."""
     import pyspark.sql.functions as F
 
-    quoted = ", ".join("`" + c.replace("`", "``") + "`" for c in columns)
-    hashed = f"xxhash64({quoted}, {int(seed)})"
+    hashed = f"xxhash64({', '.join(quoted(c) for c in columns)}, {int(seed)})"
     return F.expr(
         f"CAST(shiftrightunsigned({hashed}, {64 - _UNIT_BITS}) AS DOUBLE) / {2**_UNIT_BITS}.0D"
     )
@@ -87,4 +88,4 @@ def column(name: str) -> Column:
     """The column `name`, quoted so dots and spaces in names are taken literally."""
     import pyspark.sql.functions as F
 
-    return F.col("`" + name.replace("`", "``") + "`")
+    return F.col(quoted(name))

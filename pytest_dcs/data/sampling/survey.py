@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_dcs.data.sampling.hashing import KEY_HASH, ROW_HASH
+from pytest_dcs.spark.sqltext import quoted, string_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -77,19 +78,6 @@ _CHUNK = 64
 # which took a quarter of a wide source's sample (47,000 calls, 3.4 s of 13.4 s).
 
 
-def _ident(name: str) -> str:
-    """A column name quoted for SQL text, so dots, spaces and backticks are taken literally."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _string(text: str) -> str:
-    """A SQL string literal of `text`, read back identically whatever the parser's escape
-    setting: text with a quote, a backslash or a control character goes as UTF-8 hex."""
-    if text.isprintable() and "'" not in text and "\\" not in text:
-        return f"'{text}'"
-    return f"CAST(unhex('{text.encode('utf-8').hex()}') AS STRING)"
-
-
 def _text(dtype: DataType, value: str) -> str:
     """SQL of a value as text that casts back to the identical value (binary as hex)."""
     from pyspark.sql import types as T
@@ -102,10 +90,10 @@ def _literal(dtype: DataType, text: str) -> str:
     from pyspark.sql import types as T
 
     if isinstance(dtype, T.BinaryType):
-        return f"unhex({_string(text)})"
+        return f"unhex({string_literal(text)})"
     if isinstance(dtype, T.StringType):
-        return _string(text)
-    return f"CAST({_string(text)} AS {dtype.simpleString()})"
+        return string_literal(text)
+    return f"CAST({string_literal(text)} AS {dtype.simpleString()})"
 
 
 def _spot_values(
@@ -116,7 +104,7 @@ def _spot_values(
     aggregate over a limit would read the first rows of every partition."""
     if not fields:
         return {}
-    texts = [_text(f.dataType, _ident(f.name)) for f in fields]
+    texts = [_text(f.dataType, quoted(f.name)) for f in fields]
     first = base.selectExpr(*texts).limit(_SPOT_ROWS).collect()
     spotted = {}
     for i, f in enumerate(fields):
@@ -177,10 +165,10 @@ def survey(
     told = footers.ends if footers is not None else {}
     ends: list[tuple[str, str]] = [] if footers is not None else [("rows", "count(1)")]
     if keyed:
-        ends.append(("keys", f"approx_count_distinct({_ident(KEY_HASH)})"))
+        ends.append(("keys", f"approx_count_distinct({quoted(KEY_HASH)})"))
     ends += _end_aggregates([f for f in plain if f.name not in told])
     for name, values in spotted.items():
-        c, dtype = _ident(name), fields[name].dataType
+        c, dtype = quoted(name), fields[name].dataType
         listed = ", ".join(_literal(dtype, v) for v in values)
         ends.append((f"other {name}", f"max({c} IS NOT NULL AND NOT {c} IN ({listed}))"))
     found = _run(base, ends, _CHUNK)
@@ -192,12 +180,12 @@ def survey(
             found[f"min {f.name}"], found[f"max {f.name}"] = pair if pair else (None, None)
     passes = 1
 
-    pick = _ident(KEY_HASH if keyed else ROW_HASH)
+    pick = quoted(KEY_HASH if keyed else ROW_HASH)
     more = [name for name in spotted if found[f"other {name}"]]
     # Column by column, so that a job of consecutive reasons reads few columns.
     wanted: list[tuple[str, str]] = []
     for f in schema.fields:
-        c = _ident(f.name)
+        c = quoted(f.name)
         if f.nullable:
             wanted.append((f"null {f.name}", f"{c} IS NULL"))
         if isinstance(f.dataType, T.StringType):
@@ -235,7 +223,7 @@ def _end_aggregates(fields: Sequence[Any]) -> list[tuple[str, str]]:
     """The aggregates of the min and max of each of `fields`, as text."""
     named = []
     for f in fields:
-        c = _ident(f.name)
+        c = quoted(f.name)
         named.append((f"min {f.name}", _text(f.dataType, f"min({c})")))
         named.append((f"max {f.name}", _text(f.dataType, f"max({c})")))
     return named
@@ -248,7 +236,7 @@ def _end_conditions(f: Any, found: dict[str, Any]) -> list[tuple[str, str]]:
         text = found.get(f"{end} {f.name}")
         if text is not None:
             conditions.append(
-                (f"{end} {f.name}", f"{_ident(f.name)} = {_literal(f.dataType, text)}")
+                (f"{end} {f.name}", f"{quoted(f.name)} = {_literal(f.dataType, text)}")
             )
     return conditions
 
@@ -274,7 +262,7 @@ def _value_hits(
         F.array(
             *[
                 F.struct(
-                    F.lit(f.name).alias("c"), F.expr(_text(f.dataType, _ident(f.name))).alias("v")
+                    F.lit(f.name).alias("c"), F.expr(_text(f.dataType, quoted(f.name))).alias("v")
                 )
                 for f in low
             ]
