@@ -375,6 +375,17 @@ def test_footers_are_read_only_for_plain_parquet_files(spark: SparkSession, tmp_
     assert footer_ends(csv, ["id"]) is None
 
 
+def test_text_that_is_not_utf8_is_left_to_spark(spark: SparkSession, tmp_path: Path) -> None:
+    # Spark keeps the bytes of a string as they are; a footer bound of them is no Python text.
+    spark.range(3).selectExpr(
+        "id", "CASE WHEN id = 1 THEN CAST(unhex('FFFE') AS STRING) ELSE 'ok' END AS s"
+    ).write.parquet(str(tmp_path / "bytes"))
+    df = spark.read.parquet(str(tmp_path / "bytes"))
+    told = footer_ends(df, df.columns)
+    assert told is not None and "s" not in told.ends and told.ends["id"] == ("0", "2")
+    assert len(sampling.take_tiny(df, 10).rows) == 3
+
+
 def test_dates_before_the_gregorian_calendar_are_left_to_spark(
     spark: SparkSession, tmp_path: Path
 ) -> None:

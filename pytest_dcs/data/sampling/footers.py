@@ -83,22 +83,10 @@ def footer_ends(df: DataFrame, columns: Sequence[str]) -> FooterEnds | None:
             if index is None or not _fits(fields[name], meta.schema.column(index)):
                 told.discard(name)  # not in this file (a column added later): left to Spark
                 continue
-            for group in range(meta.num_row_groups):
-                chunk = meta.row_group(group).column(index)
-                stats = chunk.statistics
-                if stats is None or not stats.has_null_count:
-                    told.discard(name)
-                    break
-                if stats.null_count == chunk.num_values:
-                    continue  # only nulls here: no bounds to read
-                if not stats.has_min_max:
-                    told.discard(name)
-                    break
-                low, high = bounds[name]
-                bounds[name] = [
-                    stats.min if low is None else min(low, stats.min),
-                    stats.max if high is None else max(high, stats.max),
-                ]
+            try:
+                bounds[name] = _bounds(meta, index, bounds[name])
+            except ValueError:  # no statistics, or a bound that is not UTF-8 text
+                told.discard(name)
     found = FooterEnds(rows)
     for name in wanted:
         low, high = bounds[name]
@@ -106,6 +94,25 @@ def footer_ends(df: DataFrame, columns: Sequence[str]) -> FooterEnds | None:
             continue
         found.ends[name] = None if low is None else (_text(low), _text(high))
     return found
+
+
+def _bounds(meta: Any, index: int, bounds: list[Any]) -> list[Any]:
+    """`bounds` (min and max so far, None before any) widened by column `index` of each row
+    group of a file's metadata. Raises ValueError where a row group with values has no
+    statistics, or pyarrow cannot decode a bound (a string of bytes that are not UTF-8)."""
+    low, high = bounds
+    for group in range(meta.num_row_groups):
+        chunk = meta.row_group(group).column(index)
+        stats = chunk.statistics
+        if stats is None or not stats.has_null_count:
+            raise ValueError("no null count")
+        if stats.null_count == chunk.num_values:
+            continue  # only nulls here: no bounds to read
+        if not stats.has_min_max:
+            raise ValueError("no min and max")
+        low = stats.min if low is None else min(low, stats.min)
+        high = stats.max if high is None else max(high, stats.max)
+    return [low, high]
 
 
 def _plain_parquet_files(df: DataFrame) -> list[str] | None:
