@@ -42,6 +42,10 @@ BASE_CONF: dict[str, str] = {
     # A killed task (a cancelled job, a failed stage's siblings) holds its core until its Python
     # worker is killed: 2 s after Spark notices by default, at once with this.
     "spark.python.task.killTimeout": "0s",
+    # Python workers talk to their JVM over a Unix socket, not TCP on loopback: each Python task
+    # otherwise waits out a TCP delayed ACK, ~40 ms a task (20 one-row tasks: 0.58 s against
+    # 0.16 s in local[2], 0.70 s against 0.31 s in local-cluster). Big jobs run as fast either way.
+    "spark.python.unix.domain.socket.enabled": "true",
 }
 # Executors on this machine: the driver's options.
 EXECUTOR_OPTS = JVM_OPTS
