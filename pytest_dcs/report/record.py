@@ -13,6 +13,7 @@ import pytest
 
 from pytest_dcs.failures import Failure, classify, render_story
 from pytest_dcs.ladder import RungRecord
+from pytest_dcs.run import sealed
 from pytest_dcs.run.state import RungState, state_of
 
 if TYPE_CHECKING:
@@ -147,6 +148,8 @@ class RecordMaker:
             # The short story first; the full trace stays in the JSON report (and at -vv).
             verbose = self.config.get_verbosity() >= 2
             report.longrepr = render_story(failure, rung=record.rung, verbose=verbose)
+            # Spark logs a failed task's error as its worker sent it, with the sealed notes.
+            report.sections = [(title, sealed.strip(text)) for title, text in report.sections]
             if state.rung_spec.kind == "fraction" and self.masker:
                 self._mask_text(state, report, record)
         return record

@@ -21,6 +21,7 @@ from pytest_dcs.ladder import Ladder
 from pytest_dcs.run import offending, scaling, timing
 from pytest_dcs.run.guard import Watchdog, panic_failure, timeout_failure
 from pytest_dcs.run.rerun import BodyTimer, Reruns
+from pytest_dcs.run.sealed import noting_udfs, take_calls
 from pytest_dcs.run.state import RungState, state_of
 from pytest_dcs.rungs import rung_below
 from pytest_dcs.settings import Settings
@@ -88,12 +89,17 @@ class BodyRunner:
         live_before = self.engines.state() == "live"
         error: Exception | None = None
         result = None
-        try:
-            # Outside the `with`: an interrupt landing just after the body is caught here too.
-            with watchdog or tagged(jobs):
-                result = yield
-        except Exception as exc:
-            error = exc
+        # A failing UDF call notes its arguments on its error; the notes are taken off before
+        # anything reads the error (`sealed`). The watchdog interrupts only inside its `with`.
+        with noting_udfs(self.engines.current) as book:
+            try:
+                # Outside the `with`: an interrupt landing just after the body is caught here.
+                with watchdog or tagged(jobs):
+                    result = yield
+            except Exception as exc:
+                error = exc
+        if error is not None:
+            state.rung_calls = take_calls(error, book)
         self._read_task_seconds(state, jobs)
         failure = self._guard_failure(state, live_before, watchdog, error)
         if failure is not None:

@@ -278,6 +278,11 @@ def _literal(value: object) -> bool:
 _recording = threading.local()
 
 
+def column_names(args: Sequence[object]) -> tuple[str | None, ...]:
+    """The input column each argument of a UDF call names, None where it is no plain column."""
+    return tuple(_column_name(a) for a in args)
+
+
 def _column_name(arg: object) -> str | None:
     if isinstance(arg, str):
         return arg
@@ -332,7 +337,7 @@ def recording_udfs(spark: SparkSession) -> Iterator[FailingCalls | None]:
         if self.evalType not in plain or kwargs or getattr(_recording, "inside", False):
             return original(self, *args, **kwargs)
         site = len(found.columns)
-        found.columns.append(tuple(_column_name(a) for a in args))
+        found.columns.append(column_names(args))
         func = self.func
         # Failing calls so far in this task: the function is unpickled afresh for each task.
         failed = [0]

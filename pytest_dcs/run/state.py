@@ -14,6 +14,7 @@ from pytest_dcs.rungs import RungSpec
 if TYPE_CHECKING:
     from pytest_dcs.data.input_problems import SourceUnreadable
     from pytest_dcs.failures import Failure
+    from pytest_dcs.run.clues import FailingCalls
     from pytest_dcs.run.scaling import Verdict
     from pytest_dcs.rung import Rung
 
@@ -60,6 +61,8 @@ class RungState:
     timed_twice: bool = False
     verdict: Verdict | None = None
     localized: Localized | None = None
+    rung_calls: FailingCalls | None = None
+    """The arguments of the UDF calls that failed the body, read from its error (`sealed`)."""
 
     @property
     def spec(self) -> ScaleSpec:

@@ -1,0 +1,271 @@
+"""The arguments of the UDF call that failed a rung, read from its own error on real Spark.
+
+One subprocess starts a local[2] session and runs bodies the way a rung does: with their UDFs
+noting failing calls (`noting_udfs`), the notes read and taken off (`take_calls`). What it saw
+(the raw error text, the calls, the cleaned messages, and the searches that start from those
+calls) is printed as JSON and shared by the tests of this module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Project
+
+SCRIPT = """
+import json
+import os
+import sys
+import tempfile
+
+import pyspark.sql.functions as F
+from pyspark.sql import SparkSession
+
+from pytest_dcs.failures import error_identity
+from pytest_dcs.run.localize import Localizer
+from pytest_dcs.run.sealed import PREFIX, noting_udfs, take_calls
+
+RESERVED = {2, 5}
+SECRET = "secret-client-5"
+MARKS = tempfile.mkdtemp(prefix="dcs-sealed-marks-")
+
+
+def checked(number, client):
+    if number in RESERVED:
+        raise ValueError("a reserved client")  # quotes no value
+    return number
+
+
+def body(df):
+    guard = F.udf(checked, "long")
+    return df.select(guard("id", "client_id").alias("g")).where("g IS NOT NULL").count()
+
+
+def wrapping(df):
+    try:
+        return body(df)
+    except Exception as exc:
+        raise RuntimeError(f"the job failed: {exc}") from exc
+
+
+def large(df):
+    def huge(text):
+        if text.startswith("c2"):
+            raise ValueError("too large")
+        return len(text)
+
+    guard = F.udf(huge, "long")
+    padded = df.select(F.concat(F.col("client_id"), F.lit("x" * 40000)).alias("p"))
+    return padded.select(guard("p").alias("g")).where("g IS NOT NULL").count()
+
+
+def every_row(df):
+    broken = F.udf(lambda number: number / 0, "double")
+    return df.select(broken("id").alias("b")).where("b IS NOT NULL").count()
+
+
+def flaky(df):
+    # Fails on a reserved id the first time any task meets it, never again: state on disk.
+    def once(number):
+        mark = os.path.join(MARKS, str(number))
+        if number in RESERVED and not os.path.exists(mark):
+            open(mark, "w").close()
+            raise ValueError("a reserved id")
+        return number
+
+    guard = F.udf(once, "long")
+    return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
+
+
+os.environ["PYSPARK_PYTHON"] = sys.executable
+spark = (
+    SparkSession.builder.master("local[2]")
+    .config("spark.ui.enabled", "false")
+    .config("spark.driver.host", "127.0.0.1")
+    .config("spark.driver.bindAddress", "127.0.0.1")
+    .config("spark.task.maxFailures", "1")
+    .getOrCreate()
+)
+spark.sparkContext.setLogLevel("OFF")
+# Two partitions: ids 0-3, then 4-7.
+df = spark.createDataFrame(
+    [(i, SECRET if i == 5 else f"c{i}") for i in range(8)], "id long, client_id string"
+)
+
+
+def rung(run):
+    # As a rung runs its body: the error, its text before the notes are taken off, the calls.
+    with noting_udfs(spark) as book:
+        try:
+            run(df)
+        except Exception as exc:
+            raw = str(exc) + str(getattr(exc.__cause__, "_desc", ""))
+            return exc, raw, take_calls(exc, book)
+    raise AssertionError("the body passed")
+
+
+def reproducer(run, identity):
+    def reproduce(subset):
+        try:
+            run(subset)
+        except Exception as again:
+            return "same" if error_identity(again) == identity else "other"
+        return "passed"
+
+    return reproduce
+
+
+def localized(run, exc, calls):
+    identity = error_identity(exc)
+    found = Localizer(
+        spark, df, reproducer(run, identity), limit=10, budget=120, identity=identity,
+        message=identity.message, rung_calls=calls,
+    ).run()
+    return {
+        "ids": sorted(r.id for r in found.rows),
+        "complete": found.complete,
+        "method": found.method,
+        "note": found.note,
+        "first": found.first_seconds,
+        "steps": {name: step.runs for name, step in found.steps.items()},
+    }
+
+
+found = {}
+exc, raw, calls = rung(body)
+found["noted"] = {
+    "raw_has_note": PREFIX in raw,
+    "raw_has_secret": SECRET in raw,
+    "calls": sorted([list(c.args), c.error, c.partition] for c in calls.calls),
+    "columns": calls.columns,
+    "text": str(exc),
+    "type": type(exc).__name__,
+}
+found["noted"]["localized"] = localized(body, exc, calls)
+exc, raw, calls = rung(wrapping)
+found["chained"] = {
+    "raw_has_note": PREFIX in raw,
+    "args": sorted(list(c.args) for c in calls.calls) if calls else None,
+    "text": str(exc),
+    "cause": str(exc.__cause__),
+}
+exc, raw, calls = rung(large)
+found["large"] = {"calls": calls is not None, "text": str(exc)}
+with noting_udfs(spark) as other_book:
+    pass
+exc, raw, _ = rung(body)
+with noting_udfs(spark) as book:
+    try:
+        body(df)
+    except Exception as again:
+        found["foreign"] = {"calls": take_calls(again, other_book) is not None, "text": str(again)}
+with noting_udfs(spark):
+    guard = F.udf(lambda number: number + 1, "long")
+    found["passing"] = df.select(guard("id").alias("g")).where("g > 4").count()
+exc, raw, calls = rung(every_row)
+found["every_row"] = localized(every_row, exc, calls)
+exc, raw, calls = rung(flaky)
+found["flaky"] = localized(flaky, exc, calls)
+found["flaky"]["noted"] = sorted(c.args[0] for c in calls.calls)
+spark.stop()
+print("RESULT " + json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    project = Project(tmp_path_factory.mktemp("sealed"))
+    script: Path = project.write("rung.py", SCRIPT)
+    try:
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=project.path,
+            env=project.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        project.kill_leftovers()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"{done.stdout}\n{done.stderr}"
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def test_the_failing_call_comes_back_in_the_error(seen: dict[str, Any]) -> None:
+    noted = seen["noted"]
+    assert noted["raw_has_note"] is True
+    # The first task to fail ends the job: one or both reserved ids, with the client beside.
+    assert noted["calls"], noted
+    assert all(args in ([2, "c2"], [5, "secret-client-5"]) for args, _, _ in noted["calls"])
+    assert all(error == "ValueError: a reserved client" for _, error, _ in noted["calls"])
+    # Ids 0-3 are the first partition, 4-7 the second.
+    assert all(part == (0 if args[0] == 2 else 1) for args, _, part in noted["calls"])
+    assert noted["columns"] == [["id", "client_id"]]
+
+
+def test_the_note_is_sealed_and_taken_off_the_error(seen: dict[str, Any]) -> None:
+    noted = seen["noted"]
+    # The worker's log holds the note; no value in it can be read.
+    assert noted["raw_has_secret"] is False
+    assert noted["type"] == "PythonException"
+    assert "ValueError: a reserved client" in noted["text"]
+    assert "pytest-dcs" not in noted["text"]
+    assert "sealed.py" not in noted["text"]  # nor the wrapper's frame
+    assert "in checked" in noted["text"]  # the user's frame stays
+
+
+def test_the_search_starts_from_the_rungs_call(seen: dict[str, Any]) -> None:
+    found = seen["noted"]["localized"]
+    assert found["ids"] == [2, 5]
+    assert found["complete"] is True
+    assert found["method"].startswith("arguments of the UDF call that failed the rung")
+    assert found["first"] is not None and found["first"] > 0
+    assert found["steps"]["recording re-run"] == 1  # the other row takes the whole input
+
+
+def test_a_note_is_read_through_the_users_own_error(seen: dict[str, Any]) -> None:
+    chained = seen["chained"]
+    assert chained["raw_has_note"] is True
+    noted = ([2, "c2"], [5, "secret-client-5"])
+    assert chained["args"] and all(a in noted for a in chained["args"])
+    assert chained["text"].startswith("the job failed: ")
+    assert "ValueError: a reserved client" in chained["text"]
+    for text in (chained["text"], chained["cause"]):
+        assert "pytest-dcs" not in text and "sealed.py" not in text
+
+
+def test_calls_too_large_for_a_note_leave_none(seen: dict[str, Any]) -> None:
+    # A 40 kB argument: no note, and the error is as the UDF raised it.
+    assert seen["large"]["calls"] is False
+    assert "ValueError: too large" in seen["large"]["text"]
+
+
+def test_a_note_sealed_for_another_rung_is_no_clue(seen: dict[str, Any]) -> None:
+    assert seen["foreign"]["calls"] is False
+    assert "pytest-dcs" not in seen["foreign"]["text"]
+
+
+def test_a_body_that_passes_is_not_changed(seen: dict[str, Any]) -> None:
+    assert seen["passing"] == 4
+
+
+def test_a_udf_failing_on_every_row_blames_no_row_the_rung_pointed_at(
+    seen: dict[str, Any],
+) -> None:
+    every = seen["every_row"]
+    assert every["ids"] == []
+    assert "fails the same way on any row" in every["note"]
+    assert every["first"] is None
+
+
+def test_a_rungs_call_whose_row_no_longer_fails_is_not_kept(seen: dict[str, Any]) -> None:
+    flaky = seen["flaky"]
+    assert flaky["noted"]  # the rung noted the call
+    assert flaky["ids"] == []
