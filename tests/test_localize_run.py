@@ -319,7 +319,21 @@ def test_rows_without_nulls_are_found_by_the_general_search(
     failure = climbed.rungs("test_first_id")["local"]["failure"]
     assert failure["kind"] == "data"
     assert [row["id"] for row in failure["offending_rows"]] == [0]
-    assert "suspect" not in failure["localization"]["method"]
+    # The rung's own failing call named the id: its row was found before any re-run of the
+    # whole input, which looked for others then.
+    localization = failure["localization"]
+    assert localization["method"] == "arguments of the UDF call that failed the rung"
+    steps = list(localization["steps"])
+    assert steps.index("rung's failing calls") < steps.index("recording re-run"), steps
+    assert 0 < localization["first_row_seconds"] < localization["seconds"]
+
+
+def test_the_notes_carrying_failing_calls_show_nowhere(runs: Runs) -> None:
+    # A UDF call that raised came back with its arguments sealed in its error; the notes and
+    # the wrapper's frame are taken off before anything shows the error.
+    for where, text in _texts(runs).items():
+        assert "pytest-dcs sealed call" not in text, where
+        assert "sealed.py" not in text, where
 
 
 def test_a_plain_assert_is_an_assertion_without_a_row_search(

@@ -3,19 +3,24 @@
 When a body raises because of code that ran on executors, the error does not say which rows did
 it. The body is run again on subsets of its input (`scaled`) until single rows are left:
 
-0. **Failing UDF calls** (see `pytest_dcs.run.clues`): one re-run on the whole input with the
+0. **The calls that failed the rung** (see `pytest_dcs.run.sealed`): the arguments of the UDF
+   calls that raised in the rung itself came back sealed in its error. One filter and one
+   check find their rows, before any re-run of the whole input: the first rows are found in
+   about the time of two small jobs, however early the rung's job stopped.
+1. **Failing UDF calls** (see `pytest_dcs.run.clues`): one re-run on the whole input with the
    body's Python UDFs recording the arguments of the calls that raise, skipped when the error is
    one of Spark's own (an error class no UDF raises).
-1. **Any row?** Unless that re-run passed with each UDF that raised returning on more calls
+   The rows found at step 0 are not checked again.
+2. **Any row?** Unless that re-run passed with each UDF that raised returning on more calls
    than it raised on, the body is run on two ordinary rows, each alone. When both fail the
    same way, the error is not about particular rows, and the search says so instead of
-   blaming some.
-2. **Clues**: the recorded arguments and the values the error message quotes, each turned into
+   blaming some (nor the rows of step 0).
+3. **Clues**: the recorded arguments and the values the error message quotes, each turned into
    one Column filter. The search below runs on those candidates first. When the recording
    re-run passed with every failing call recorded, the candidates are all there is to find.
    A clue held by another source the body joined in (`pytest_dcs.run.partners`) points at the
    input rows linked to its rows.
-3. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
+4. **Suspects.** Rows holding a null, an empty string, a NaN or an empty collection are the
    variance code most often forgets. One Column filter finds them; few are checked alone at
    once, many are searched when the body fails on them together. Unless the other rows then
    pass, the rows at the min and max of each column (one aggregate) are checked next, then
@@ -24,10 +29,10 @@ it. The body is run again on subsets of its input (`scaled`) until single rows a
 Suspects, quoted values and extremes are looked for in the columns the body read
 (`pytest_dcs.spark.plans`) when Spark's plans tell them: on a wide source nearly every row
 holds a null in some column the body never touches.
-4. **Buckets, read from the failed tasks** (see `pytest_dcs.run.narrow`). The search space
+5. **Buckets, read from the failed tasks** (see `pytest_dcs.run.narrow`). The search space
    (`pytest_dcs.run.searchspace`) is cached with a hashed row key and laid out in partitions;
    the failed job's task list says which partitions to split further, drop or run again.
-5. **Bisection**, the general fallback where task results cannot be read: key ranges are
+6. **Bisection**, the general fallback where task results cannot be read: key ranges are
    halved and each half is run on its own.
 
 "The same" failure is an `ErrorIdentity`: the re-run's own exception type and message shape,
@@ -83,6 +88,7 @@ class Localizer:
         message: str = "",
         partners: Sequence[Partner] = (),
         read: set[str] | None = None,
+        rung_calls: FailingCalls | None = None,
     ) -> None:
         self.search = Search(spark, df, reproduce, limit=limit, budget=budget, identity=identity)
         self.df = df
@@ -90,6 +96,7 @@ class Localizer:
         self.message = message
         self.partners = list(partners)
         self.read = read
+        self.rung_calls = rung_calls
         self._methods: list[str] = []
 
     def run(self) -> Localization:
@@ -117,12 +124,18 @@ class Localizer:
 
     def _run(self) -> None:
         search, result = self.search, self.search.result
+        if self.rung_calls is not None:
+            self._rung_calls(self.rung_calls)
+            if len(search.found) >= search.limit:
+                return
         recorded, outcome = self._record()
         if self._may_fail_on_any_row(recorded, outcome):
             with search.step("any row"):
                 anything = self._fails_on_any_row()
             if anything:
-                self._methods.append("two ordinary rows alone")
+                # The rows the rung's calls pointed at are no more to blame than any other.
+                search.forget()
+                self._methods[:] = ["two ordinary rows alone"]
                 result.complete = True
                 result.note = (
                     "the body fails the same way on any row (each of two ordinary rows "
@@ -140,6 +153,18 @@ class Localizer:
             result.complete = self._look_through(rest)
         if not search.found and not result.note:
             result.note = "no single row fails the same way alone"
+
+    def _rung_calls(self, calls: FailingCalls) -> None:
+        """Keep the rows holding the arguments of the UDF calls that failed the rung, each
+        when it fails the same way on its own."""
+        search = self.search
+        with search.step(RUNG_CALLS):
+            condition, through = calls.condition(self.df.schema, self.identity, self.partners)
+            search.check_time()
+        if condition is not None:
+            self._recorded_rows(
+                condition, through, method="arguments of the UDF call that failed the rung"
+            )
 
     def _rest_passes(self, rest: DataFrame) -> bool:
         with self.search.step("rest"):
@@ -238,7 +263,13 @@ class Localizer:
             return schema
         return _without(schema, [n for n in schema.fieldNames() if n not in self.read])
 
-    def _recorded_rows(self, condition: Column, through: Sequence[Partner] = ()) -> bool:
+    def _recorded_rows(
+        self,
+        condition: Column,
+        through: Sequence[Partner] = (),
+        *,
+        method: str = "arguments of the failing UDF calls",
+    ) -> bool:
         """Keep the rows holding the arguments of UDF calls that raised the error, each only
         when it fails the same way on its own (`verify`): a UDF called on a column the body
         changed first would point at rows whose stored value merely equals the failing one.
@@ -248,7 +279,6 @@ class Localizer:
         linked to a failing partner row fails alike: one row per link value is checked, so
         that each failing partner row is shown once, not its first partner's rows only."""
         search = self.search
-        method = "arguments of the failing UDF calls"
         with search.step("clue rows"):
             if through:
                 # Deduplicated here: a Spark dropDuplicates shuffles every column of a wide row.
@@ -260,6 +290,9 @@ class Localizer:
             search.check_time()
         if not rows:
             return False
+        rows = [row for row in rows if not search.holds(row)]
+        if not rows:  # all found from the rung's own calls
+            return True
         self._methods.append(method)
         before = len(search.found)
         with search.step("verify"):
@@ -381,6 +414,7 @@ class Localizer:
 
 
 _ONE_PER = "__dcs_one_per"
+RUNG_CALLS = "rung's failing calls"
 
 
 def _one_per_link(rows: list[Row], partners: Sequence[Partner]) -> list[Row]:

@@ -98,6 +98,7 @@ def localize(
         message=identity.message,
         partners=partners,
         read=read,
+        rung_calls=state.rung_calls,
     ).run()
     record: dict[str, Any] = found.to_json(budget)
     record["story"] = found.describe(budget)

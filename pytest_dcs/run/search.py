@@ -51,12 +51,17 @@ class Localization:
     note: str = ""
     steps: dict[str, Step] = field(default_factory=dict)
     """Where the time went: seconds and re-runs per step of the search, in the order begun."""
+    first_seconds: float | None = None
+    """When the first row was found, from the start."""
 
     def to_json(self, budget: float) -> dict[str, object]:
         return {
             "rows_found": len(self.rows),
             "runs": self.runs,
             "seconds": round(self.seconds, 3),
+            "first_row_seconds": (
+                round(self.first_seconds, 3) if self.first_seconds is not None else None
+            ),
             "budget_seconds": round(budget, 3),
             "method": self.method,
             "complete": self.complete,
@@ -70,6 +75,8 @@ class Localization:
     def describe(self, budget: float) -> str:
         found = f"{len(self.rows)} row(s)" if self.rows else "no single rows"
         how = f"{self.method}; " if self.method else ""
+        if len(self.rows) > 1 and self.first_seconds is not None:
+            how += f"the first row in {self.first_seconds:.1f} s; "
         line = (
             f"localized {found} in {self.seconds:.1f} s, {self.runs} re-run(s) of the body on "
             f"subsets of its input ({how}budget {budget:.1f} s)"
@@ -168,7 +175,18 @@ class Search:
         if keyed is None:  # the partition emptied since it was counted: nothing to keep
             return
         row = without_key(keyed)
+        if not self.found:
+            self.result.first_seconds = time.monotonic() - self._began
         self.found.setdefault(repr(tuple(row)), row)
+
+    def forget(self) -> None:
+        """Drop the rows found so far."""
+        self.found.clear()
+        self.result.first_seconds = None
+
+    def holds(self, row: Row) -> bool:
+        """Whether `row` (without a key) is one of the rows found."""
+        return repr(tuple(row)) in self.found
 
     def cache(self, df: DataFrame) -> DataFrame:
         """`df` persisted until the search finishes."""
