@@ -82,6 +82,8 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project,
         project.write(f"{name}_pkg/text.py", MODULE)
     project.write("libs/textutil.py", MODULE)
     project.write("test_ship.py", TESTS)
+    # A deep temporary folder: the JVM's own folder in it is too deep for the Python workers'
+    # Unix sockets, which must then go elsewhere for the session to start at all.
     temp = project.path / "tmp"
     temp.mkdir()
     yield project, project.run("--dcs-max-rung=distributed", env=project.env(TMPDIR=str(temp)))

@@ -39,6 +39,7 @@ from pytest_dcs.spark.gateway import (
     quiet_lost_updates,
     session_state,
     shutdown_gateway,
+    socket_folder,
 )
 from pytest_dcs.spark.ship import ShipError, py_files
 from pytest_dcs.spark.warmup import (
@@ -142,12 +143,15 @@ class Engines:
 
         # A Spark Connect session before this one left pyspark in Connect mode.
         os.environ.pop(CONNECT_MODE_VAR, None)
-        builder = SparkSession.builder
-        for key, value in conf.items():
-            builder = builder.config(key, value)
         launched, tmp = launch_jvm(conf)
         if launched:
             self._launched_jvm, self._jvm_tmp = True, tmp
+        sockets, folder = socket_folder(conf)
+        if folder is not None:
+            self._dead_tmps.append(folder)
+        builder = SparkSession.builder
+        for key, value in {**conf, **sockets}.items():
+            builder = builder.config(key, value)
         with worker_python(master):
             session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")

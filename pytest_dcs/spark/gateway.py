@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,47 @@ def launch_jvm(conf: Mapping[str, str]) -> tuple[bool, Path | None]:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return True, tmp
+
+
+UDS_ENABLED = "spark.python.unix.domain.socket.enabled"
+UDS_DIR = "spark.python.unix.domain.socket.dir"
+# The longest Unix socket path the OS takes, its NUL excluded (`sun_path` holds 108 bytes on
+# Linux, 104 on macOS), and what PySpark adds to the folder for each socket: `/.<uuid4>.sock`.
+_SOCKET_PATH_MAX = 103
+_SOCKET_NAME = 43
+
+
+def socket_folder(conf: Mapping[str, str]) -> tuple[dict[str, str], Path | None]:
+    """The conf that puts the Unix sockets of Python workers where the OS can bind them, and
+    the folder made for them (to delete when the run ends), if one was.
+
+    PySpark binds them in `java.io.tmpdir` unless `spark.python.unix.domain.socket.dir` says
+    otherwise; a deep temporary folder (a test's `tmp_path`, macOS's `$TMPDIR` with the JVM's
+    own folder in it) makes a path too long, and the session fails to start with `AF_UNIX path
+    too long`. Then the sockets get a short folder of their own under /tmp, or, without one,
+    Python workers talk over TCP on loopback as by default. A user's own setting is left alone.
+    """
+    if conf.get(UDS_ENABLED, "false").strip().lower() != "true" or conf.get(UDS_DIR):
+        return {}, None
+    from pyspark import SparkContext
+
+    try:
+        system = SparkContext._jvm.java.lang.System  # type: ignore[union-attr]
+        folder = str(system.getProperty("java.io.tmpdir"))
+    except Exception:  # no JVM to ask: the session start will say why
+        return {}, None
+    if _fits(folder):
+        return {}, None
+    with contextlib.suppress(OSError):
+        short = Path(tempfile.mkdtemp(prefix="dcs-", dir="/tmp"))
+        if _fits(str(short)):
+            return {UDS_DIR: str(short)}, short
+        shutil.rmtree(short, ignore_errors=True)
+    return {UDS_ENABLED: "false"}, None
+
+
+def _fits(folder: str) -> bool:
+    return len(os.fsencode(folder.rstrip("/"))) + _SOCKET_NAME <= _SOCKET_PATH_MAX
 
 
 def quiet_lost_updates(session: SparkSession) -> None:
