@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# pytester's in-process runs forget the modules they imported; numpy 2 refuses to be imported
+# again in the same process ("cannot load module more than once"), and pandas and matplotlib
+# with it. Imported here first, it is in the snapshot those runs restore.
+with contextlib.suppress(ImportError):
+    import numpy  # noqa: F401
 
 TAG_VAR = "DCS_TEST_TAG"
 

@@ -20,8 +20,10 @@ import pytest
 from conftest import Project
 
 SCRIPT = """
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -37,6 +39,7 @@ from pytest_dcs.run.verify import verify
 RESERVED = {2, 5}
 OTHER = 6
 MARKS = tempfile.mkdtemp(prefix="dcs-verify-marks-")
+atexit.register(shutil.rmtree, MARKS, True)
 
 
 def checked(number):

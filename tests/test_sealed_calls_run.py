@@ -18,8 +18,10 @@ import pytest
 from conftest import Project
 
 SCRIPT = """
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -33,6 +35,7 @@ from pytest_dcs.run.sealed import PREFIX, noting_udfs, take_calls
 RESERVED = {2, 5}
 SECRET = "secret-client-5"
 MARKS = tempfile.mkdtemp(prefix="dcs-sealed-marks-")
+atexit.register(shutil.rmtree, MARKS, True)
 
 
 def checked(number, client):
