@@ -5,15 +5,18 @@ it is clean, then adds `--bad` rows (default 10) that a UDF chokes on, as when d
 the sample was taken. One pytest run climbs a `100pct` ladder with two tests:
 
   null    a UDF calling `.upper()` on a string column: the bad rows hold a null there
-  value   a UDF raising on a few ids: the bad rows look like every other row
+  value   a UDF raising on a few ids: the bad rows look like every other row, and the error
+          quotes no value
 
-Both are found from the arguments of the failing UDF calls, recorded in one re-run; the
-`method` column says how the search got there.
+The first rows come from the arguments of the UDF call that failed the rung (sealed in its
+error); the rest from those recorded in one re-run of the whole input. The `method` column says
+how the search got there.
 
 It runs twice: with the default budget (3x the rung's time, at least 10 s), and with a budget
 of 600 s to show the time to find every bad row. The table takes from the JSON report, per
-test: the failing rung's time (the body), the localization's time, their ratio (target <= 3x),
-the rows found and the re-runs. Run from the repository root:
+test: the failing rung's time (the body); the time to the first row found and to the end of
+the search, each with its ratio to the rung's (target <= 3x); the rows found and the re-runs.
+Run from the repository root:
 
     .venv/bin/python bench/localize.py [--rows 2000000] [--bad 10]
 """
@@ -50,7 +53,7 @@ def test_value(scaled):
 
     def checked(number):
         if number in bad:
-            raise ValueError(f"id {number} is reserved")
+            raise ValueError("a reserved id")
         return number
 
     guard = F.udf(checked, "long")
@@ -120,15 +123,20 @@ def rows_of(document: dict[str, Any], bad: int) -> tuple[list[list[str]], list[s
             sys.exit(f"{test['nodeid']} did not fail at 100pct:\n{document['output']}")
         failure = rung["failure"] or {}
         found = failure.get("localization") or {}
-        seconds = found.get("seconds")
-        ratio = f"{seconds / rung['seconds']:.1f}x" if seconds and rung["seconds"] else "-"
+        seconds, first = found.get("seconds"), found.get("first_row_seconds")
+
+        def ratio(part: float | None, whole: float = rung["seconds"]) -> str:
+            return f"{part / whole:.1f}x" if part and whole else "-"
+
         table.append(
             [
                 test["nodeid"].split("::")[-1],
                 rung["outcome"],
                 f"{rung['seconds']:.2f}",
+                f"{first:.2f}" if first is not None else "-",
+                ratio(first),
                 f"{seconds:.2f}" if seconds is not None else "-",
-                ratio,
+                ratio(seconds),
                 f"{found.get('rows_found', 0)}/{bad}",
                 str(found.get("runs", "-")),
                 str(found.get("budget_seconds", "-")),
@@ -172,7 +180,9 @@ def main() -> None:
             "test",
             "outcome",
             "rung s",
-            "localize s",
+            "first row s",
+            "ratio",
+            "all s",
             "ratio",
             "rows",
             "re-runs",
