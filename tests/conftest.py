@@ -143,6 +143,26 @@ class Project:
         report = json.loads(report_path.read_text()) if report_path.exists() else None
         return Run(result, report)
 
+    def run_script(self, name: str, source: str) -> Any:
+        """Run `source` as script `name` in this project with this interpreter: the JSON it
+        printed last on a line starting `RESULT `."""
+        script = self.write(name, source)
+        try:
+            done = subprocess.run(
+                [sys.executable, str(script)],
+                cwd=self.path,
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+        finally:
+            self.kill_leftovers()
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        assert lines, f"{done.stdout}\n{done.stderr}"
+        return json.loads(lines[-1].removeprefix("RESULT "))
+
     def kill_leftovers(self) -> None:
         for pid in spark_jvms(self.tag):
             os.kill(pid, signal.SIGKILL)

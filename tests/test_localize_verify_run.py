@@ -10,10 +10,6 @@ by the tests of this module.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,22 +206,8 @@ print("RESULT " + json.dumps(found))
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     project = Project(tmp_path_factory.mktemp("verify"))
-    script: Path = project.write("check.py", SCRIPT)
-    try:
-        done = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=project.path,
-            env=project.env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    finally:
-        project.kill_leftovers()
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"{done.stdout}\n{done.stderr}"
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    found: dict[str, Any] = project.run_script("check.py", SCRIPT)
+    return found
 
 
 def test_only_rows_whose_own_task_fails_the_same_way_are_kept(checked: dict[str, Any]) -> None:

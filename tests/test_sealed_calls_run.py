@@ -8,10 +8,6 @@ calls) is printed as JSON and shared by the tests of this module.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -183,22 +179,8 @@ print("RESULT " + json.dumps(found))
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     project = Project(tmp_path_factory.mktemp("sealed"))
-    script: Path = project.write("rung.py", SCRIPT)
-    try:
-        done = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=project.path,
-            env=project.env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    finally:
-        project.kill_leftovers()
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"{done.stdout}\n{done.stderr}"
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    found: dict[str, Any] = project.run_script("rung.py", SCRIPT)
+    return found
 
 
 def test_the_failing_call_comes_back_in_the_error(seen: dict[str, Any]) -> None:
