@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pyspark.sql import types as T
 from pytest_dcs.data import sampling
 from pytest_dcs.data.samplestore import SampleStore
 from pytest_dcs.data.sampling.footers import footer_ends
+from pytest_dcs.data.sampling.hashing import unit_hash_of
 
 CATEGORIES = ["a", "b", "c", "d", "rare"]
 
@@ -247,6 +249,69 @@ def test_file_fractions_are_nested_and_read_about_their_share(
         assert line.bytes_below(fraction) <= (fraction + 0.01) * line.total_bytes
         assert len(part.inputFiles()) <= fraction * 200 + 1
         previous = ids
+
+
+def test_the_unit_hash_of_a_column_is_the_unit_hash_of_its_name(spark: SparkSession) -> None:
+    df = _events(spark, 1_000)
+    by_name = df.select(sampling.unit_hash(["id"]).alias("h"))
+    by_column = df.select(unit_hash_of(F.col("id")).alias("h"))
+    assert by_name.collect() == by_column.collect()
+
+
+def _read_columns(df: DataFrame) -> set[str]:
+    """The names in the ReadSchema of `df`'s file scans (nested fields' names too)."""
+    plan = df._jdf.queryExecution().executedPlan().toString()  # type: ignore[operator]
+    schemas = re.findall(r"ReadSchema: (struct<\S*)", plan)
+    assert schemas, plan
+    return {name for schema in schemas for name in re.findall(r"[<,](\w+):", schema)}
+
+
+def test_a_parquet_fractions_boundary_file_is_cut_without_reading_a_column(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # A data column named `_metadata` must not hide Spark's own: its `row_index` is 0 in every
+    # row, so a cut by it would keep all of the boundary file or none.
+    path = str(tmp_path / "events")
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    conf.set("parquet.block.size", str(32 * 1024))  # row groups a split can start at
+    try:
+        _events(spark, 40_000).select(
+            "*", F.struct(F.lit(0).cast("long").alias("row_index")).alias("_metadata")
+        ).repartition(4).write.parquet(path)
+    finally:
+        conf.unset("parquet.block.size")
+    whole = spark.read.parquet(path)
+    line = sampling.file_line(spark, whole, path)
+    assert line is not None and len(line.files) == 4
+    reader = sampling.FileSource("parquet", path, whole.schema)
+    boundary = line.files[1]
+    in_boundary = F.input_file_name() == F.lit(boundary)
+    rows_in_boundary = whole.where(in_boundary).count()
+    previous: set[int] = set()
+    for cut in (0.2, 0.5, 0.8):
+        fraction = line.starts[1] + cut * line.shares[1]
+        assert line.prefix(fraction)[1:] == (boundary, pytest.approx(cut))
+        part = sampling.files_fraction(spark, reader, line, fraction)
+        read = _read_columns(part.select("id"))
+        assert "id" in read and read.isdisjoint(set(whole.columns) - {"id"}), read
+        ids = {r.id for r in part.select("id").collect()}
+        assert previous < ids
+        kept = part.where(in_boundary).count()
+        assert abs(kept - cut * rows_in_boundary) <= 0.05 * rows_in_boundary
+        previous = ids
+    # The positions are the rows' indexes in their files, not in the splits Spark reads.
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
+    spark.conf.set("spark.sql.files.openCostInBytes", str(8 * 1024))
+    try:
+        again = sampling.files_fraction(spark, reader, line, fraction)
+        assert again.rdd.getNumPartitions() > 4
+        assert {r.id for r in again.select("id").collect()} == previous
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+    # A larger fraction takes the boundary file whole and cuts the next one.
+    larger = sampling.files_fraction(spark, reader, line, line.starts[2] + 0.5 * line.shares[2])
+    assert previous < {r.id for r in larger.select("id").collect()}
 
 
 def _keys(df: DataFrame) -> set[str]:

@@ -1,7 +1,8 @@
 """Choosing rows: the variance-covering tiny sample and the nested fractions of the fraction rungs.
 
 Every choice is made by a stable hash (Spark's xxhash64, seeded) so it is the same on every run
-and engine: a row's *unit hash* maps its values (or its sample key) to [0, 1).
+and engine: a row's *unit hash* maps its values (or its sample key, or to cut a parquet file its
+index in the file) to [0, 1).
 
 The modules, bottom up: `hashing` (unit hashes, the hash columns the passes carry),
 `fractions` (the file line and nested fractions), `footers` (a parquet source's column ends from

@@ -4,8 +4,11 @@ A file source is laid out as a line: its files in a seeded hash order, each taki
 the line as it has bytes. A row's *position* is where it falls on that line (its file's start
 plus its unit hash times the file's share). A row is in fraction f when its position is below
 f, so fractions are nested, and the 1% rung reads only the files that start below 1% of the
-bytes. With a sample key, a row is in fraction f when the unit hash of its key is below f, so
-whole keys move together (this reads the whole source, as a key can be in any file).
+bytes. In a parquet file a row's unit hash is that of its index in the file, so the cut of the
+one file a fraction takes in part reads no column and a body reading one column decodes one;
+csv, json and orc files have no row index in Spark, so there it is the hash of the row's values.
+With a sample key, a row is in fraction f when the unit hash of its key is below f, so whole
+keys move together (this reads the whole source, as a key can be in any file).
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from pytest_dcs.data.sampling.hashing import DEFAULT_SEED, hash_columns, row_hash, unit_hash
+from pytest_dcs.data.sampling.hashing import (
+    DEFAULT_SEED,
+    hash_columns,
+    row_hash,
+    unit_hash,
+    unit_hash_of,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 # The tiny sample is taken from at most this many bytes of a file source (chosen as a fraction).
@@ -119,6 +128,14 @@ class FileSource:
             reader = reader.option("basePath", self.root)
         return reader.load(list(files))
 
+    def row_in_file(self, df: DataFrame) -> Column:
+        """A row's unit hash in its file, to cut the boundary file: of its index where the format
+        has one (parquet), as a hash of its values makes the scan decode every column."""
+        if self.format == "parquet":
+            # By metadataColumn, so a data column named `_metadata` does not hide it.
+            return unit_hash_of(df.metadataColumn("_metadata").getField("row_index"))
+        return row_hash(df)
+
 
 def files_fraction(
     spark: SparkSession, source: FileSource, line: FileLine, fraction: float
@@ -132,7 +149,7 @@ def files_fraction(
     df = source.read(spark, files)
     if boundary is None:
         return df
-    keep = (F.input_file_name() != F.lit(boundary)) | (row_hash(df) < F.lit(cut))
+    keep = (F.input_file_name() != F.lit(boundary)) | (source.row_in_file(df) < F.lit(cut))
     return df.where(keep)
 
 

@@ -63,6 +63,16 @@ def unit_hash(columns: Sequence[str], seed: int = DEFAULT_SEED) -> Column:
     )
 
 
+def unit_hash_of(column: Column, seed: int = DEFAULT_SEED) -> Column:
+    """`unit_hash` of one column that has no name to write in SQL (a hidden metadata field)."""
+    import pyspark.sql.functions as F
+
+    hashed = F.xxhash64(column, F.expr(str(int(seed))))  # the seed typed as `unit_hash` types it
+    return F.shiftrightunsigned(hashed, 64 - _UNIT_BITS).cast("double") / F.lit(
+        float(2**_UNIT_BITS)
+    )
+
+
 def row_hash(df: DataFrame) -> Column:
     """A row's unit hash over its hashable columns (seeded random when it has none)."""
     import pyspark.sql.functions as F
