@@ -319,13 +319,18 @@ def test_rows_without_nulls_are_found_by_the_general_search(
     failure = climbed.rungs("test_first_id")["local"]["failure"]
     assert failure["kind"] == "data"
     assert [row["id"] for row in failure["offending_rows"]] == [0]
-    # The rung's own failing call named the id: its row was found before any re-run of the
-    # whole input, which looked for others then.
+    # The rung's own failing call named the UDF: one pass of its function over the `id`
+    # column found every id it raises on, and the search ended there, without a re-run of the
+    # body on the whole input.
     localization = failure["localization"]
-    assert localization["method"] == "arguments of the UDF call that failed the rung"
+    assert localization["method"] == (
+        "values the failing UDF raises on (one pass over its argument columns)"
+    )
     steps = list(localization["steps"])
-    assert steps.index("rung's failing calls") < steps.index("recording re-run"), steps
-    assert 0 < localization["first_row_seconds"] < localization["seconds"]
+    assert "scan of the failing UDF" in steps, steps
+    assert "recording re-run" not in steps, steps
+    assert localization["complete"] is True
+    assert 0 < localization["first_row_seconds"] <= localization["seconds"]
 
 
 def test_the_notes_carrying_failing_calls_show_nowhere(runs: Runs) -> None:

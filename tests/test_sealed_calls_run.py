@@ -63,6 +63,20 @@ def large(df):
     return padded.select(guard("p").alias("g")).where("g IS NOT NULL").count()
 
 
+def derived(df):
+    # An argument that is no input column: the function cannot be run on the input's columns.
+    guard = F.udf(checked, "long")
+    return df.select(guard("id", F.upper("client_id")).alias("g")).where("g IS NOT NULL").count()
+
+
+def rewritten(df):
+    # The body changes `id` before the call: the stored ids the function raises on (2, 5) are
+    # not the rows that fail (1, 4).
+    guard = F.udf(checked, "long")
+    moved = df.withColumn("id", F.col("id") + 1)
+    return moved.select(guard("id", "client_id").alias("g")).where("g IS NOT NULL").count()
+
+
 def every_row(df):
     broken = F.udf(lambda number: number / 0, "double")
     return df.select(broken("id").alias("b")).where("b IS NOT NULL").count()
@@ -166,6 +180,10 @@ with noting_udfs(spark) as book:
 with noting_udfs(spark):
     guard = F.udf(lambda number: number + 1, "long")
     found["passing"] = df.select(guard("id").alias("g")).where("g > 4").count()
+exc, raw, calls = rung(derived)
+found["derived"] = localized(derived, exc, calls)
+exc, raw, calls = rung(rewritten)
+found["rewritten"] = localized(rewritten, exc, calls)
 exc, raw, calls = rung(every_row)
 found["every_row"] = localized(every_row, exc, calls)
 exc, raw, calls = rung(flaky)
@@ -206,13 +224,37 @@ def test_the_note_is_sealed_and_taken_off_the_error(seen: dict[str, Any]) -> Non
     assert "in checked" in noted["text"]  # the user's frame stays
 
 
-def test_the_search_starts_from_the_rungs_call(seen: dict[str, Any]) -> None:
+SCANNED = "values the failing UDF raises on (one pass over its argument columns)"
+
+
+def test_the_search_scans_the_failing_udfs_columns(seen: dict[str, Any]) -> None:
+    # The rung's call named the UDF and its columns: one pass of its function over them found
+    # both ids, and the search ended without a re-run of the body on the whole input.
     found = seen["noted"]["localized"]
     assert found["ids"] == [2, 5]
     assert found["complete"] is True
-    assert found["method"].startswith("arguments of the UDF call that failed the rung")
+    assert found["method"] == SCANNED
     assert found["first"] is not None and found["first"] > 0
+    assert "scan of the failing UDF" in found["steps"]
+    assert "recording re-run" not in found["steps"]
+
+
+def test_without_a_scan_the_search_starts_from_the_rungs_call(seen: dict[str, Any]) -> None:
+    # One argument is an expression: no scan, but the rung's call narrows by `id`.
+    found = seen["derived"]
+    assert found["ids"] == [2, 5]
+    assert found["method"].startswith("arguments of the UDF call that failed the rung")
+    assert "scan of the failing UDF" not in found["steps"]
     assert found["steps"]["recording re-run"] == 1  # the other row takes the whole input
+
+
+def test_a_scan_of_columns_the_body_rewrote_is_set_aside(seen: dict[str, Any]) -> None:
+    # The stored ids the function raises on are not the rows that fail: the scan's values do
+    # not hold the rung's own failing call, so none of its rows is blamed.
+    found = seen["rewritten"]
+    assert found["ids"] == [1, 4], found
+    assert SCANNED not in found["method"]
+    assert "scan of the failing UDF" in found["steps"]
 
 
 def test_a_note_is_read_through_the_users_own_error(seen: dict[str, Any]) -> None:

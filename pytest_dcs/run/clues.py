@@ -173,14 +173,16 @@ class Call(NamedTuple):
 
 @dataclass
 class FailingCalls:
-    """What a recording re-run saw: per UDF call site, the input columns it was given (None
-    where an argument is not a plain column), the calls that raised, and per call site how
-    many calls returned."""
+    """What a recording re-run (or the rung itself) saw: per UDF call site, the input columns
+    it was given (None where an argument is not a plain column), the calls that raised, and per
+    call site how many calls returned."""
 
     columns: list[tuple[str | None, ...]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     truncated: bool = False
     returned: dict[int, int] = field(default_factory=dict)
+    functions: list[Any] = field(default_factory=list, repr=False, compare=False)
+    """Per call site, the function the UDF wraps, where known (the rung's own calls)."""
 
     def partitions(self, identity: ErrorIdentity | None) -> dict[int, set[int]]:
         """Per stage id, the partitions whose tasks made a call raising `identity`'s error."""

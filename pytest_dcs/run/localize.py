@@ -52,6 +52,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pytest_dcs.run.fetch import rows_where
 from pytest_dcs.run.narrow import bisect, descend
 from pytest_dcs.run.partners import Partner, linked_input
 from pytest_dcs.run.search import Localization, OutOfTime, Reproduce, Search, collect_few
@@ -125,7 +126,8 @@ class Localizer:
     def _run(self) -> None:
         search, result = self.search, self.search.result
         if self.rung_calls is not None:
-            self._rung_calls(self.rung_calls)
+            if self._scanned(self.rung_calls):
+                return
             if len(search.found) >= search.limit:
                 return
         recorded, outcome = self._record()
@@ -153,6 +155,39 @@ class Localizer:
             result.complete = self._look_through(rest)
         if not search.found and not result.note:
             result.note = "no single row fails the same way alone"
+
+    def _scanned(self, calls: FailingCalls) -> bool:
+        """Keep the rows holding the values the UDF that failed the rung raises on, found by
+        calling its function on its argument columns (`pytest_dcs.run.scan`), each when it
+        fails the same way on its own; where that cannot be done, the rows holding the
+        arguments of the rung's own failing calls. True when that settled the search: the scan
+        read every value, the function raised on a few particular ones, and their rows were
+        found."""
+        from pytest_dcs.run import scan
+
+        search = self.search
+        site = scan.scannable_site(calls, self.df.schema, self.identity)
+        scanned = None
+        if site is not None:
+            with search.step(SCAN):
+                try:
+                    scanned = scan.scan(self.df, calls, site, self.identity)
+                except Exception:  # the function does not ship, say: the other clues remain
+                    scanned = None
+                search.check_time()
+        condition = None
+        if scanned is not None and scanned.particular:
+            condition, _ = scanned.calls.condition(self.df.schema, self.identity)
+        if condition is None:
+            # No scan, or the function raised on so many values that the body may fail on any
+            # row: the steps after tell.
+            self._rung_calls(calls)
+            return False
+        if not self._recorded_rows(condition, method=SCANNED):
+            return False
+        # Every value the UDF raises on was read: the rows holding them are all it fails on.
+        search.result.complete = len(search.found) < search.limit
+        return True
 
     def _rung_calls(self, calls: FailingCalls) -> None:
         """Keep the rows holding the arguments of the UDF calls that failed the rung, each
@@ -283,10 +318,10 @@ class Localizer:
             if through:
                 # Deduplicated here: a Spark dropDuplicates shuffles every column of a wide row.
                 rows = _one_per_link(
-                    collect_few(self.df.where(condition), LINKED_CANDIDATES), through
+                    rows_where(self.df, condition, LINKED_CANDIDATES, read=self.read), through
                 )[: search.limit]
             else:
-                rows = collect_few(self.df.where(condition), search.limit)
+                rows = rows_where(self.df, condition, search.limit, read=self.read)
             search.check_time()
         if not rows:
             return False
@@ -315,13 +350,9 @@ class Localizer:
         """Search the rows of `df` (the input) matching a clue when they are few enough to be
         a clue; only one row per value of `one_per`, when given."""
         search = self.search
-        matching = (self.df if df is None else df).where(condition)
-        if one_per is not None:
-            columns = matching.columns
-            matching = matching.withColumn(_ONE_PER, one_per).dropDuplicates([_ONE_PER])
-            matching = matching.select(*[column(c) for c in columns])
+        source = self.df if df is None else df
         # Few candidates are checked alone at once, without laying out a search space.
-        few = collect_few(matching, search.limit + 1)
+        few = rows_where(source, condition, search.limit + 1, read=self.read, one_per=one_per)
         search.check_time()
         if not few:
             return
@@ -331,6 +362,11 @@ class Localizer:
             with search.step("verify"):
                 verify(search, few)
         else:
+            matching = source.where(condition)
+            if one_per is not None:
+                columns = matching.columns
+                matching = matching.withColumn(_ONE_PER, one_per).dropDuplicates([_ONE_PER])
+                matching = matching.select(*[column(c) for c in columns])
             space = search.cache(keyed(matching))
             rows = space.count()
             search.check_time()
@@ -349,7 +385,7 @@ class Localizer:
         if condition is not None:
             before = len(search.found)
             with search.step("suspects"):
-                complete = self._suspects(df.where(condition))
+                complete = self._suspects(df, condition)
             df = df.where(~condition)
             if len(search.found) >= search.limit:
                 return False
@@ -364,12 +400,14 @@ class Localizer:
         with search.step("search"):
             return self._search(keyed(df), None) and complete
 
-    def _suspects(self, suspects: DataFrame) -> bool:
-        """Search the suspect rows (keeping those that fail alone); True when all were decided.
-        Few are checked alone at once; many are searched when they fail together."""
+    def _suspects(self, df: DataFrame, condition: Column) -> bool:
+        """Search the suspect rows of `df` (those matching `condition`), keeping those that
+        fail alone; True when all were decided. Few are checked alone at once; many are
+        searched when they fail together."""
         search = self.search
         method = "suspect rows (null, empty, NaN)"
-        few = collect_few(suspects, search.limit + 1)
+        suspects = df.where(condition)
+        few = rows_where(df, condition, search.limit + 1, read=self.read)
         search.check_time()
         if len(few) <= search.limit:
             if few and verify(search, few):
@@ -415,6 +453,8 @@ class Localizer:
 
 _ONE_PER = "__dcs_one_per"
 RUNG_CALLS = "rung's failing calls"
+SCAN = "scan of the failing UDF"
+SCANNED = "values the failing UDF raises on (one pass over its argument columns)"
 
 
 def _one_per_link(rows: list[Row], partners: Sequence[Partner]) -> list[Row]:

@@ -57,11 +57,13 @@ def _xor(data: bytes, key: bytes, nonce: bytes) -> bytes:
 
 class Notebook:
     """What one rung's wrapped UDFs share with the driver: the key, and per call site the
-    input columns it was given (None where an argument is no plain column)."""
+    input columns it was given (None where an argument is no plain column) and the function
+    the UDF wraps."""
 
     def __init__(self) -> None:
         self.key = os.urandom(32)
         self.columns: list[tuple[str | None, ...]] = []
+        self.functions: list[Any] = []
 
     def unseal(self, site: int, nonce: str, sealed: str) -> Call | None:
         """The call a note holds; None when it is not one of this rung's."""
@@ -121,6 +123,7 @@ def noting_udfs(spark: SparkSession | None) -> Iterator[Notebook | None]:
         site = len(book.columns)
         book.columns.append(column_names(args))
         func = self.func
+        book.functions.append(func)
 
         # Nested (and `seal` with it), so that cloudpickle ships it by value: executors need
         # not have pytest-dcs.
@@ -183,7 +186,9 @@ def take_calls(exc: BaseException, book: Notebook | None) -> FailingCalls | None
         chain += [current.__cause__, current.__context__]
     if book is None or not calls:
         return None
-    return FailingCalls(columns=list(book.columns), calls=list(calls.values()))
+    return FailingCalls(
+        columns=list(book.columns), calls=list(calls.values()), functions=list(book.functions)
+    )
 
 
 def strip(text: str) -> str:
