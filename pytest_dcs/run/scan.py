@@ -4,7 +4,8 @@ The rung's error brings home the arguments of one failing call (`pytest_dcs.run.
 with them the function the UDF wraps. Where its arguments were plain input columns, the rows
 that make it raise are the rows whose values in those columns make the function raise: no need
 to re-run the body. One job reads only those columns (`mapInArrow` over a `select`), calls the
-function on each distinct value and sends back the values it raised on, with each error line.
+function on each row's values and sends back the distinct values it raised on, with each error
+line.
 
 On 2M rows this costs about what one pass of the body does with a Python worker reading one
 column (0.8 s), and less than a recording re-run of the body (1.5 s), which reads the columns
@@ -51,7 +52,7 @@ class Scanned:
     exhaustive: bool
     """Every value raising was sent back (no task stopped at `MAX_RECORDS`)."""
     values: int = 0
-    """Distinct values the function was called on (per task)."""
+    """Rows the function was called on."""
 
     @property
     def particular(self) -> bool:
@@ -141,39 +142,52 @@ def scan(
 def _scanner(
     func: Callable[..., Any], cap: int
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function each task runs: one record of (raising values with their error lines,
-    values called, whether it stopped at `cap`). Built here so that cloudpickle ships it by
-    value: executors need not have pytest-dcs."""
+    """The function each task runs: one record of (the distinct values raising, with their
+    error lines; rows called; whether it stopped past `cap` raising values). Built here so
+    that cloudpickle ships it by value: executors need not have pytest-dcs."""
 
     def scanner(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pickle
 
         import pyarrow as pa
 
-        seen: set[tuple[Any, ...]] = set()
-        raising: list[tuple[tuple[Any, ...], str]] = []
-        called, stopped = 0, False
+        raising: dict[tuple[Any, ...], str] = {}
+        called = 0
+
+        def note(values: tuple[Any, ...], exc: Exception) -> bool:
+            """Keep a raising value; whether the task stops there (past `cap`)."""
+            kind = type(exc)
+            name = kind.__qualname__
+            if kind.__module__ not in ("builtins", "__main__"):
+                name = f"{kind.__module__}.{name}"
+            raising.setdefault(values, f"{name}: {exc}".splitlines()[0])
+            return len(raising) > cap
+
+        stopped = False
         for batch in batches:
             columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            for values in zip(*columns, strict=True):
-                if values in seen:
-                    continue
-                seen.add(values)
-                called += 1
-                try:
-                    func(*values)
-                except Exception as exc:
-                    kind = type(exc)
-                    name = kind.__qualname__
-                    if kind.__module__ not in ("builtins", "__main__"):
-                        name = f"{kind.__module__}.{name}"
-                    raising.append((values, f"{name}: {exc}".splitlines()[0]))
-                    if len(raising) > cap:
-                        stopped = True
-                        break
+            called += batch.num_rows
+            # A call per row, as the UDF makes them: a set of values seen would cost more
+            # than most functions (measured: 1.3 s against 0.8 s for 2M ids).
+            if len(columns) == 1:
+                for value in columns[0]:
+                    try:
+                        func(value)
+                    except Exception as exc:
+                        if note((value,), exc):
+                            stopped = True
+                            break
+            else:
+                for values in zip(*columns, strict=True):
+                    try:
+                        func(*values)
+                    except Exception as exc:
+                        if note(values, exc):
+                            stopped = True
+                            break
             if stopped:
                 break
-        record = pickle.dumps((raising, called, stopped), protocol=4)
+        record = pickle.dumps((list(raising.items()), called, stopped), protocol=4)
         yield pa.RecordBatch.from_pylist([{"record": record}])
 
     return scanner
