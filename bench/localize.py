@@ -1,16 +1,20 @@
 """How long localizing offending rows takes, next to the failing rung's own time.
 
-Builds a parquet source of `--rows` rows (default 2M) in 20 files, takes its tiny sample while
-it is clean, then adds `--bad` rows (default 10) that a UDF chokes on, as when data changes after
-the sample was taken. One pytest run climbs a `100pct` ladder with two tests:
+Builds parquet sources of `--rows` rows (default 2M) in 20 files, takes their tiny samples while
+they are clean, then adds `--bad` rows (default 10) that a UDF chokes on, as when data changes
+after the sample was taken. One pytest run climbs a `100pct` ladder with four tests:
 
   null    a UDF calling `.upper()` on a string column: the bad rows hold a null there
   value   a UDF raising on a few ids: the bad rows look like every other row, and the error
           quotes no value
 
-The first rows come from the arguments of the UDF call that failed the rung (sealed in its
-error); the rest from those recorded in one re-run of the whole input. The `method` column says
-how the search got there.
+and the same two on a source of 121 columns (`wide_null`, `wide_value`), as real ETL sources
+are: a filter there decodes every column, which the search must not pay for each clue.
+
+The UDF call that failed the rung names the function and its column (sealed in its error): the
+value tests' rows come from one pass of that function over the column, the null tests' from the
+suspects (nulls) of the columns the body read. The `method` column says how the search got
+there.
 
 It runs twice: with the default budget (3x the rung's time, at least 10 s), and with a budget
 of 600 s to show the time to find every bad row. The table takes from the JSON report, per
@@ -58,7 +62,31 @@ def test_value(scaled):
 
     guard = F.udf(checked, "long")
     assert scaled.select(guard("id").alias("g")).where("g IS NOT NULL").count() > 0
+
+
+@pytest.mark.scale("wide")
+def test_wide_null(scaled):
+    shout = F.udf(lambda text: text.upper(), "string")
+    assert scaled.select(shout("exp").alias("s")).where("s IS NOT NULL").count() > 0
+
+
+@pytest.mark.scale("wide")
+def test_wide_value(scaled):
+    bad = set(BAD_IDS)
+
+    def checked(number):
+        if number in bad:
+            raise ValueError("a reserved id")
+        return number
+
+    guard = F.udf(checked, "long")
+    assert scaled.select(guard("id").alias("g")).where("g IS NOT NULL").count() > 0
 """
+
+# Columns the wide source has besides the four of `events`: real ETL sources have 100+.
+WIDE_EXTRA = [f"concat('v{i}-', id % {97 + i}) AS s{i}" for i in range(58)] + [
+    f"(id * {i + 3}) % 1000 AS n{i}" for i in range(59)
+]
 
 
 def generate(root: Path, rows: int, bad: int) -> list[int]:
@@ -73,12 +101,16 @@ def generate(root: Path, rows: int, bad: int) -> list[int]:
             "CAST((id * 7919) % 1000 AS DOUBLE) / 10 AS value",
         )
         clean.repartition(20).write.mode("overwrite").parquet(str(root / "events"))
+        wide = clean.selectExpr("*", *WIDE_EXTRA)
+        wide.repartition(20).write.mode("overwrite").parquet(str(root / "wide"))
         step = rows // (bad + 1)
         ids = [step * (i + 1) + 3 for i in range(bad)]
-        spark.createDataFrame(
+        bad_rows = spark.createDataFrame(
             [(rows + i, f"c{i}", None, 1.5) for i in range(bad)],
             "id long, client_id string, exp string, value double",
-        ).write.mode("overwrite").parquet(str(root / "bad"))
+        )
+        bad_rows.write.mode("overwrite").parquet(str(root / "bad" / "events"))
+        bad_rows.selectExpr("*", *WIDE_EXTRA).write.parquet(str(root / "bad" / "wide"))
         return ids
     finally:
         engines.shutdown()
@@ -168,14 +200,18 @@ def main() -> None:
             textwrap.dedent(TESTS).replace("BAD_IDS", repr(ids)).lstrip()
         )
         (project / "pytest.ini").write_text(
-            "[pytest]\ndcs_sources =\n    events = parquet:data/events\ndcs_fractions = 1.0\n"
+            "[pytest]\ndcs_sources =\n    events = parquet:data/events\n"
+            "    wide = parquet:data/wide\ndcs_fractions = 1.0\n"
         )
         run(project, "--dcs-max-rung=local")  # the tiny sample, taken while the data is clean
-        # The bad rows join the source: nulls for test_null; ids are in test_value's set.
-        (project / "data" / "bad").rename(project / "data" / "events" / "_bad")
-        for part in (project / "data" / "events" / "_bad").glob("part-*.parquet"):
-            part.rename(project / "data" / "events" / f"bad-{part.name}")
-        print(f"{options.rows:,} rows, {options.bad} bad rows per test, rung 100pct")
+        # The bad rows join the sources: nulls for the null tests; ids are in the value tests'.
+        for name in ("events", "wide"):
+            for part in (project / "data" / "bad" / name).glob("part-*.parquet"):
+                part.rename(project / "data" / name / f"bad-{part.name}")
+        print(
+            f"{options.rows:,} rows, {options.bad} bad rows per test, rung 100pct; "
+            f"events: 4 columns, wide: {4 + len(WIDE_EXTRA)} columns"
+        )
         header = [
             "test",
             "outcome",
