@@ -4,9 +4,11 @@ When a body raises because of code that ran on executors, the error does not say
 it. The body is run again on subsets of its input (`scaled`) until single rows are left:
 
 0. **The calls that failed the rung** (see `pytest_dcs.run.sealed`): the arguments of the UDF
-   calls that raised in the rung itself came back sealed in its error. One filter and one
-   check find their rows, before any re-run of the whole input: the first rows are found in
-   about the time of two small jobs, however early the rung's job stopped.
+   calls that raised in the rung itself came back sealed in its error, with the function the
+   UDF wraps. Where its arguments are plain input columns, one pass of that function over them
+   (`pytest_dcs.run.scan`) gives every value it raises on, and the rows holding them, once
+   checked, settle the search. Otherwise one filter and one check find the rows of the rung's
+   own calls, before any re-run of the whole input.
 1. **Failing UDF calls** (see `pytest_dcs.run.clues`): one re-run on the whole input with the
    body's Python UDFs recording the arguments of the calls that raise, skipped when the error is
    one of Spark's own (an error class no UDF raises).
