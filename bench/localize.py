@@ -45,42 +45,41 @@ import pyspark.sql.functions as F
 import pytest
 
 
-@pytest.mark.scale("events")
-def test_null(scaled):
+def shouting(scaled):
     shout = F.udf(lambda text: text.upper(), "string")
     assert scaled.select(shout("exp").alias("s")).where("s IS NOT NULL").count() > 0
+
+
+def guarding(scaled):
+    bad = set(BAD_IDS)
+
+    def checked(number):
+        if number in bad:
+            raise ValueError("a reserved id")
+        return number
+
+    guard = F.udf(checked, "long")
+    assert scaled.select(guard("id").alias("g")).where("g IS NOT NULL").count() > 0
+
+
+@pytest.mark.scale("events")
+def test_null(scaled):
+    shouting(scaled)
 
 
 @pytest.mark.scale("events")
 def test_value(scaled):
-    bad = set(BAD_IDS)
-
-    def checked(number):
-        if number in bad:
-            raise ValueError("a reserved id")
-        return number
-
-    guard = F.udf(checked, "long")
-    assert scaled.select(guard("id").alias("g")).where("g IS NOT NULL").count() > 0
+    guarding(scaled)
 
 
 @pytest.mark.scale("wide")
 def test_wide_null(scaled):
-    shout = F.udf(lambda text: text.upper(), "string")
-    assert scaled.select(shout("exp").alias("s")).where("s IS NOT NULL").count() > 0
+    shouting(scaled)
 
 
 @pytest.mark.scale("wide")
 def test_wide_value(scaled):
-    bad = set(BAD_IDS)
-
-    def checked(number):
-        if number in bad:
-            raise ValueError("a reserved id")
-        return number
-
-    guard = F.udf(checked, "long")
-    assert scaled.select(guard("id").alias("g")).where("g IS NOT NULL").count() > 0
+    guarding(scaled)
 """
 
 # Columns the wide source has besides the four of `events`: real ETL sources have 100+.
