@@ -183,6 +183,7 @@ def _as_spark(
 ) -> list[tuple[int, Any, Row]] | None:
     """Per row of `table` that still matches `condition`: its spot, the hash of the columns
     the body reads, and the row as `df` would give it."""
+    from pyspark.sql import Row as SparkRow
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType, StructField, StructType
 
@@ -193,8 +194,6 @@ def _as_spark(
     picked = fetched.where(condition).select(
         F.col(_SPOT), _read_hash(hashed).alias(_HASH), *[column(c) for c in df.columns]
     )
-    from pyspark.sql import Row as SparkRow
-
     shape = SparkRow(*df.columns)
     return [(row[0], row[1], shape(*row[2:])) for row in picked.collect()]
 

@@ -126,11 +126,8 @@ def scan(
     own = [c for c in calls.calls if c.site == site and c.raised(identity)]
     if exhaustive and not all(c.args in raising for c in own):
         return None
-    found_calls = [
-        Call(site, args, error, -1, -1)
-        for args, error in raising.items()
-        if Call(site, args, error, -1, -1).raised(identity)
-    ]
+    scanned = (Call(site, args, error, -1, -1) for args, error in raising.items())
+    found_calls = [call for call in scanned if call.raised(identity)]
     merged = FailingCalls(
         columns=list(calls.columns),
         calls=[*own, *found_calls],
