@@ -189,6 +189,22 @@ found["every_row"] = localized(every_row, exc, calls)
 exc, raw, calls = rung(flaky)
 found["flaky"] = localized(flaky, exc, calls)
 found["flaky"]["noted"] = sorted(c.args[0] for c in calls.calls)
+
+# The session ends: its Python daemon and the workers it forked, idle now, end first.
+from pyspark import SparkContext
+
+from pytest_dcs.spark import gateway
+
+jvm = SparkContext._gateway.proc.pid
+daemons = [p for p in gateway._children(jvm) if b"pyspark.daemon" in gateway._cmdline(p)]
+workers = [w for d in daemons for w in gateway._children(d)]
+stopped = gateway.stop_python_daemons()
+found["daemons"] = {
+    "daemons": len(daemons),
+    "workers": len(workers),
+    "stopped": stopped,
+    "left": [p for p in daemons + workers if gateway._alive(p)],
+}
 spark.stop()
 print("RESULT " + json.dumps(found))
 """
@@ -296,3 +312,14 @@ def test_a_rungs_call_whose_row_no_longer_fails_is_not_kept(seen: dict[str, Any]
     flaky = seen["flaky"]
     assert flaky["noted"]  # the rung noted the call
     assert flaky["ids"] == []
+
+
+def test_a_stopping_session_ends_its_python_workers_before_the_jvm_closes_their_sockets(
+    seen: dict[str, Any],
+) -> None:
+    # Else a worker that wakes on its closed socket prints a BrokenPipeError traceback. Spark
+    # keeps one daemon per Python executable and environment, so a session may have several.
+    daemons = seen["daemons"]
+    assert daemons["daemons"] >= 1 and daemons["stopped"] == daemons["daemons"], daemons
+    assert daemons["workers"] >= 1, daemons
+    assert daemons["left"] == [], daemons

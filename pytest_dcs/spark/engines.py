@@ -40,6 +40,7 @@ from pytest_dcs.spark.gateway import (
     session_state,
     shutdown_gateway,
     socket_folder,
+    stop_python_daemons,
 )
 from pytest_dcs.spark.ship import ShipError, py_files
 from pytest_dcs.spark.warmup import (
@@ -174,6 +175,8 @@ class Engines:
         """Stop the live session, if any; the JVM stays up for the next one, unless it died."""
         session, self._session, self._engine = self._session, None, None
         if session is not None:
+            if not is_connect_session(session):
+                stop_python_daemons()
             with contextlib.suppress(Exception):
                 session.stop()
         if session is not None and is_connect_session(session):

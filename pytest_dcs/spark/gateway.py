@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,3 +203,56 @@ def shutdown_gateway(timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def stop_python_daemons(timeout: float = 2.0) -> int:
+    """End the Python worker daemons of the gateway JVM this process launched: how many.
+
+    A local session's tasks run in workers forked by a `pyspark.daemon` child of the JVM. When
+    the session stops, the JVM closes the idle workers' sockets before it signals the daemon,
+    and a worker that wakes first dies on the closed socket and prints a BrokenPipeError
+    traceback to the terminal. Signalled first, the daemon ends its workers quietly (SIGHUP).
+    """
+    if "pyspark" not in sys.modules:
+        return 0
+    from pyspark import SparkContext
+
+    proc = getattr(SparkContext._gateway, "proc", None)
+    if proc is None or proc.poll() is not None:
+        return 0
+    daemons = [pid for pid in _children(proc.pid) if b"pyspark.daemon" in _cmdline(pid)]
+    for pid in daemons:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in daemons):
+        time.sleep(0.02)
+    return len(daemons)
+
+
+def _children(parent: int) -> list[int]:
+    """The pids whose parent is `parent` (from /proc; none where there is no /proc)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces and parentheses: fields follow the last ")".
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found.append(int(entry.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie, exited but not yet reaped by the JVM, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
