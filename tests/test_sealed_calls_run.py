@@ -198,12 +198,19 @@ from pytest_dcs.spark import gateway
 jvm = SparkContext._gateway.proc.pid
 daemons = [p for p in gateway._children(jvm) if b"pyspark.daemon" in gateway._cmdline(p)]
 workers = [w for d in daemons for w in gateway._children(d)]
+groups = [d for d in daemons if gateway._group(d) == d]
 stopped = gateway.stop_python_daemons()
+import pathlib
+
+members = [int(e.name) for e in pathlib.Path("/proc").glob("[0-9]*")
+           if gateway._group(int(e.name)) in groups and gateway._alive(int(e.name))]
 found["daemons"] = {
     "daemons": len(daemons),
     "workers": len(workers),
     "stopped": stopped,
     "left": [p for p in daemons + workers if gateway._alive(p)],
+    "groups": len(groups),
+    "members": members,
 }
 spark.stop()
 print("RESULT " + json.dumps(found))
@@ -323,3 +330,5 @@ def test_a_stopping_session_ends_its_python_workers_before_the_jvm_closes_their_
     assert daemons["daemons"] >= 1 and daemons["stopped"] == daemons["daemons"], daemons
     assert daemons["workers"] >= 1, daemons
     assert daemons["left"] == [], daemons
+    # Each daemon leads a process group; nothing in it, forked late or not, outlives the stop.
+    assert daemons["groups"] == daemons["daemons"] and daemons["members"] == [], daemons

@@ -221,12 +221,20 @@ def stop_python_daemons(timeout: float = 2.0) -> int:
     if proc is None or proc.poll() is not None:
         return 0
     daemons = [pid for pid in _children(proc.pid) if b"pyspark.daemon" in _cmdline(pid)]
+    # A daemon leads a process group of its own, its workers in it. Known before the signal:
+    # a daemon still starting up is in the JVM's group, which may be ours.
+    groups = [pid for pid in daemons if _group(pid) == pid]
     for pid in daemons:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_alive(pid) for pid in daemons):
         time.sleep(0.02)
+    # The daemon's SIGHUP does not reach a worker forked a moment before: it ignores SIGHUP
+    # until its set-up is done, then finds the closed socket. Whatever is left is killed.
+    for group in groups:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
     return len(daemons)
 
 
@@ -240,6 +248,14 @@ def _children(parent: int) -> list[int]:
             if int(fields[1]) == parent:
                 found.append(int(entry.parent.name))
     return found
+
+
+def _group(pid: int) -> int:
+    """The process group of `pid` (0 where it cannot be read)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _cmdline(pid: int) -> bytes:
