@@ -11,6 +11,7 @@ import pytest
 
 from pytest_dcs.spark.config import (
     CONNECT_MODE_VAR,
+    QUIET_DAEMON,
     EngineConfig,
     EngineError,
     jvm_environment,
@@ -90,6 +91,26 @@ def test_a_jvm_for_this_machine_is_launched_with_spark_local_ip_on_loopback(
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.2")
     with jvm_environment(EngineConfig("local[2]", "local[2]").conf("local")):
         assert os.environ["SPARK_LOCAL_IP"] == "127.0.0.2"
+
+
+def test_python_workers_on_this_machine_run_the_quiet_daemon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    config = EngineConfig("local[2]", "local-cluster[2,1,1024]")
+    # This package is installed in the interpreter the workers run: both engines have it.
+    assert config.conf("local")["spark.python.daemon.module"] == QUIET_DAEMON
+    assert config.conf("cluster")["spark.python.daemon.module"] == QUIET_DAEMON
+    # Workers of another interpreter may lack this package: PySpark's daemon, as it comes.
+    monkeypatch.setenv("PYSPARK_PYTHON", "/usr/bin/false")
+    assert "spark.python.daemon.module" not in config.conf("local")
+    monkeypatch.delenv("PYSPARK_PYTHON")
+    # Nor on a remote cluster's executors, nor where the user chose a daemon.
+    remote = EngineConfig("local[2]", "spark://10.1.2.3:7077").conf("cluster")
+    assert "spark.python.daemon.module" not in remote
+    own = {"spark.python.daemon.module": "their_daemon"}
+    chosen = EngineConfig("local[2]", "local[2]", own).conf("local")
+    assert chosen["spark.python.daemon.module"] == "their_daemon"
 
 
 def test_a_remote_master_gets_a_driver_host_its_executors_can_reach() -> None:

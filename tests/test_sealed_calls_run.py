@@ -196,7 +196,7 @@ from pyspark import SparkContext
 from pytest_dcs.spark import gateway
 
 jvm = SparkContext._gateway.proc.pid
-daemons = [p for p in gateway._children(jvm) if b"pyspark.daemon" in gateway._cmdline(p)]
+daemons = [p for p in gateway._children(jvm) if gateway.is_python_daemon(p)]
 workers = [w for d in daemons for w in gateway._children(d)]
 groups = [d for d in daemons if gateway._group(d) == d]
 stopped = gateway.stop_python_daemons()

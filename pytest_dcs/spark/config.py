@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +50,8 @@ BASE_CONF: dict[str, str] = {
     # 0.16 s in local[2], 0.70 s against 0.31 s in local-cluster). Big jobs run as fast either way.
     "spark.python.unix.domain.socket.enabled": "true",
 }
+# The Python daemon of executors on this machine (`pytest_dcs.spark.quiet_daemon`).
+QUIET_DAEMON = "pytest_dcs.spark.quiet_daemon"
 # Executors on this machine: the driver's options.
 EXECUTOR_OPTS = JVM_OPTS
 # A Spark Connect session can set only runtime SQL confs; the server owns the rest.
@@ -147,11 +152,40 @@ class EngineConfig:
             conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join(
                 p for p in sys.path if p and os.path.exists(p)
             )
+        if runs_on_this_machine(master) and _executors_import_us(engine):
+            conf["spark.python.daemon.module"] = QUIET_DAEMON
         if not _arrow_available():
             # Without pyarrow Spark falls back anyway; say so once here instead of per UDF.
             conf["spark.sql.execution.pythonUDF.arrow.enabled"] = "false"
         conf.update(self.spark_conf)
         return conf
+
+
+def _executors_import_us(engine: Engine) -> bool:
+    """Whether executors' Python workers on this machine can import this package: they run the
+    driver's interpreter (`worker_python`), and see its sys.path (the local engine) or find the
+    package installed in it without (checked once, in a child interpreter)."""
+    python = os.environ.get("PYSPARK_PYTHON")
+    if python is not None and os.path.realpath(python) != os.path.realpath(sys.executable):
+        return False
+    return engine == "local" or _installed()
+
+
+@functools.cache
+def _installed() -> bool:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", f"import {QUIET_DAEMON}"],
+            env=env,
+            cwd=tempfile.gettempdir(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def _arrow_available() -> bool:

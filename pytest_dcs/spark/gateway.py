@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_dcs.spark.config import SessionState, jvm_environment
+from pytest_dcs.spark.config import QUIET_DAEMON, SessionState, jvm_environment
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -220,7 +220,7 @@ def stop_python_daemons(timeout: float = 2.0) -> int:
     proc = getattr(SparkContext._gateway, "proc", None)
     if proc is None or proc.poll() is not None:
         return 0
-    daemons = [pid for pid in _children(proc.pid) if b"pyspark.daemon" in _cmdline(pid)]
+    daemons = [pid for pid in _children(proc.pid) if is_python_daemon(pid)]
     # A daemon leads a process group of its own, its workers in it. Known before the signal:
     # a daemon still starting up is in the JVM's group, which may be ours.
     groups = [pid for pid in daemons if _group(pid) == pid]
@@ -248,6 +248,12 @@ def _children(parent: int) -> list[int]:
             if int(fields[1]) == parent:
                 found.append(int(entry.parent.name))
     return found
+
+
+def is_python_daemon(pid: int) -> bool:
+    """Whether `pid` runs PySpark's Python daemon, or ours (`pytest_dcs.spark.quiet_daemon`)."""
+    command = _cmdline(pid).split(b"\0")
+    return any(part in (b"pyspark.daemon", QUIET_DAEMON.encode()) for part in command)
 
 
 def _group(pid: int) -> int:
