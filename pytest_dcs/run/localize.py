@@ -173,7 +173,9 @@ class Localizer:
         if site is not None:
             with search.step(SCAN):
                 try:
-                    scanned = scan.scan(self.df, calls, site, self.identity)
+                    scanned = scan.scan(
+                        self.df, calls, site, self.identity, past_deadline=search.past_deadline
+                    )
                 except Exception:  # the function does not ship, say: the other clues remain
                     scanned = None
                 search.check_time()
@@ -455,6 +457,8 @@ class Localizer:
 
 _ONE_PER = "__dcs_one_per"
 RUNG_CALLS = "rung's failing calls"
+
+
 SCAN = "scan of the failing UDF"
 SCANNED = "values the failing UDF raises on (one pass over its argument columns)"
 
