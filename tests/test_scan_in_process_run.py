@@ -145,6 +145,23 @@ found["cut"] = {
     "method": localized.method,
     "in_process": scan.local_files(cut, ["id"]) is not None,
 }
+# The rows of the values found, read from the files here: as Spark reads them, every column.
+from pytest_dcs.run.fetch import rows_in_files
+
+here = rows_in_files(wide, "id", sorted(RESERVED), 10)
+spark_rows = wide.where(F.col("id").isin(sorted(RESERVED))).collect()
+stamped = spark.read.parquet(f"{root}/wide").withColumn("at", F.current_timestamp())
+source.selectExpr("*", "TIMESTAMP'2024-01-01 10:00:00' AS at").write.parquet(f"{root}/stamped")
+found["rows_here"] = {
+    "same": sorted(map(tuple, here)) == sorted(map(tuple, spark_rows)),
+    "types": sorted({type(v).__name__ for row in here for v in row}),
+    "fields": list(here[0].asDict()) == wide.columns,
+    "count": len(here),
+    "capped": len(rows_in_files(wide, "id", sorted(RESERVED), 2)),
+    "cut": rows_in_files(cut, "id", sorted(RESERVED), 10),
+    "computed": rows_in_files(stamped, "id", sorted(RESERVED), 10),
+    "timestamp": rows_in_files(spark.read.parquet(f"{root}/stamped"), "id", [7], 10),
+}
 parts = spark.read.parquet(f"{root}/parts")
 found["set_aside"] = {
     "rewritten": scan.local_files(wide.withColumn("id", F.col("id") + 1), ["id"]),
@@ -216,3 +233,18 @@ def test_inputs_whose_files_are_not_what_the_body_reads_are_scanned_by_spark(
         assert aside[name] is None, (name, aside[name])
     assert aside["kept_partitioned"] is True  # `id` is in the files; `client` in folder names
     assert aside["kept_wide"] is True
+
+
+def test_the_rows_of_values_found_are_read_from_the_files_as_spark_reads_them(
+    seen: dict[str, Any],
+) -> None:
+    here = seen["rows_here"]
+    assert here["same"] is True, here
+    assert here["types"] == ["Decimal", "date", "int", "str"], here
+    assert here["fields"] is True
+    assert here["count"] == len(RESERVED)
+    assert here["capped"] == 2
+    # Not every row of the files, a computed column, a type read otherwise: Spark reads them.
+    assert here["cut"] is None
+    assert here["computed"] is None
+    assert here["timestamp"] is None

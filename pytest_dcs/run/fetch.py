@@ -214,3 +214,63 @@ def _instants_in_utc(table: pa.Table, schema: Any) -> pa.Table:
             cast = table.column(at).cast(pa.timestamp(kind.unit, "UTC"))
             table = table.set_column(at, field.name, cast)
     return table
+
+
+def rows_in_files(df: DataFrame, name: str, values: Sequence[Any], n: int) -> list[Row] | None:
+    """At most `n` rows of `df` whose column `name` holds one of `values`, read from its files
+    here without a Spark job, where `df` is every row of a few local parquet files as they are
+    (Spark's optimized plan is a parquet relation under a projection of plain columns) and
+    every column is of a type that pyarrow and Spark hand to Python alike, of the Arrow type
+    Spark's schema says. None otherwise (then `rows_where` finds them).
+
+    Rows found by a scan of those files in this process (`pytest_dcs.run.scan`): a located
+    read would run one job to find them and one to turn them into Spark's rows (0.3 s each for
+    ten rows of 121 columns here)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from pyspark.sql import Row as SparkRow
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    from pytest_dcs.run.scan import _passes_unchanged, _plain_parquet
+
+    try:
+        if not _plain_parquet(df._jdf.queryExecution().optimizedPlan(), every_row=True):
+            return None
+        uris = df.inputFiles()
+    except Exception:
+        return None
+    fields = df.schema.fields
+    if not all(_passes_unchanged(f.dataType) for f in fields):
+        return None
+    wanted = {f.name: to_arrow_type(f.dataType) for f in fields}
+    if name not in wanted:
+        return None
+    spots: list[tuple[str, int]] = []
+    for uri in uris:
+        parsed = urlparse(uri)
+        path = unquote(parsed.path)
+        if parsed.scheme not in ("", "file") or not os.path.isfile(path):
+            return None
+        parquet = pq.ParquetFile(path)
+        held = parquet.schema_arrow
+        for column_name, kind in wanted.items():
+            at = held.get_field_index(column_name)
+            if at < 0:
+                return None
+            found = held.field(at).type
+            if found != kind and not (pa.types.is_large_string(found) and kind == pa.string()):
+                return None
+        if len(spots) >= n:
+            continue  # every file is checked; only the first rows found are read
+        keys = parquet.read(columns=[name]).column(0)
+        hits = pc.indices_nonzero(pc.is_in(keys, value_set=pa.array(list(values), wanted[name])))
+        spots.extend((uri, index) for index in hits.to_pylist()[: n - len(spots)])
+    if not spots:
+        return []
+    table = _read_spots(spots, df.columns)
+    if table is None or table.num_rows != len(spots):
+        return None
+    shape = SparkRow(*df.columns)
+    ordered = sorted(table.to_pylist(), key=lambda row: row[_SPOT])
+    return [shape(*[row[c] for c in df.columns]) for row in ordered]

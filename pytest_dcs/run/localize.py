@@ -54,7 +54,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pytest_dcs.run.fetch import rows_where
+from pytest_dcs.run.fetch import rows_in_files, rows_where
 from pytest_dcs.run.narrow import bisect, descend
 from pytest_dcs.run.partners import Partner, linked_input
 from pytest_dcs.run.search import Localization, OutOfTime, Reproduce, Search, collect_few
@@ -187,7 +187,15 @@ class Localizer:
             # row: the steps after tell.
             self._rung_calls(calls)
             return False
-        if not self._recorded_rows(condition, method=SCANNED):
+        assert scanned is not None
+        rows = None
+        if scanned.in_process and len(calls.columns[scanned.site]) == 1:
+            # The values' rows are in the files just read: taken from there, no job.
+            with search.step("clue rows"):
+                values = [c.args[0] for c in scanned.calls.calls if c.raised(self.identity)]
+                name = str(calls.columns[scanned.site][0])
+                rows = rows_in_files(self.df, name, values, search.limit)
+        if not self._recorded_rows(condition, method=SCANNED, rows=rows):
             return False
         # Every value the UDF raises on was read: the rows holding them are all it fails on.
         search.result.complete = len(search.found) < search.limit
@@ -308,6 +316,7 @@ class Localizer:
         through: Sequence[Partner] = (),
         *,
         method: str = "arguments of the failing UDF calls",
+        rows: list[Row] | None = None,
     ) -> bool:
         """Keep the rows holding the arguments of UDF calls that raised the error, each only
         when it fails the same way on its own (`verify`): a UDF called on a column the body
@@ -316,15 +325,16 @@ class Localizer:
 
         Where the arguments were found in a partner source (`through`), every input row
         linked to a failing partner row fails alike: one row per link value is checked, so
-        that each failing partner row is shown once, not its first partner's rows only."""
+        that each failing partner row is shown once, not its first partner's rows only.
+        `rows`: the rows matching `condition`, when read already."""
         search = self.search
         with search.step("clue rows"):
-            if through:
+            if rows is None and through:
                 # Deduplicated here: a Spark dropDuplicates shuffles every column of a wide row.
                 rows = _one_per_link(
                     rows_where(self.df, condition, LINKED_CANDIDATES, read=self.read), through
                 )[: search.limit]
-            else:
+            elif rows is None:
                 rows = rows_where(self.df, condition, search.limit, read=self.read)
             search.check_time()
         if not rows:

@@ -204,9 +204,10 @@ def local_files(df: DataFrame, names: list[str]) -> list[str] | None:
         return None
 
 
-def _plain_parquet(plan: Any) -> bool:
+def _plain_parquet(plan: Any, *, every_row: bool = False) -> bool:
     """Whether the JVM plan `plan` reads one parquet relation, keeping or dropping its rows
-    and columns but computing none."""
+    (keeping each one, with `every_row`) and columns, but computing none."""
+    keeping = frozenset() if every_row else _KEEPING
     relations = 0
     pending = [plan]
     while pending:
@@ -221,7 +222,7 @@ def _plain_parquet(plan: Any) -> bool:
             for at in range(projected.size()):
                 if projected.apply(at).getClass().getSimpleName() != "AttributeReference":
                     return False
-        elif kind not in _KEEPING:
+        elif kind not in keeping:
             return False
         children = node.children()
         pending.extend(children.apply(at) for at in range(children.size()))
