@@ -55,7 +55,24 @@ def task_bound(df):
     return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
 
 
+def stuck_here(df):
+    # Never returns outside a task (the driver), as a regular expression may backtrack forever
+    # on one value: the scan read here must give up at the search's budget.
+    def guarded(number):
+        import time
+
+        from pyspark import TaskContext
+
+        if TaskContext.get() is None and number == 15000:
+            time.sleep(3600)
+        return checked(number)
+
+    guard = F.udf(guarded, "long")
+    return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
+
+
 import os
+import time
 
 os.environ["PYSPARK_PYTHON"] = sys.executable
 spark = (
@@ -110,6 +127,20 @@ scan.IN_PROCESS_ROWS = 0  # past the limit: the job on the executors
 found["executors"] = scanned(body, wide)
 scan.IN_PROCESS_ROWS = limit
 found["task_bound"] = scanned(task_bound, wide)
+
+exc, calls = rung(stuck_here, wide)
+identity = error_identity(exc)
+began = time.monotonic()
+stuck = Localizer(
+    spark, wide, lambda subset: "other", limit=10, budget=8, identity=identity,
+    message=identity.message, rung_calls=calls,
+).run()
+found["stuck"] = {
+    "seconds": time.monotonic() - began,
+    "rows": len(stuck.rows),
+    "note": stuck.note,
+    "steps": list(stuck.steps),
+}
 
 # A cut of the files, as a fraction rung reads it: the values found in the files' other rows
 # point at no row of the input.
@@ -248,3 +279,13 @@ def test_the_rows_of_values_found_are_read_from_the_files_as_spark_reads_them(
     assert here["cut"] is None
     assert here["computed"] is None
     assert here["timestamp"] is None
+
+
+def test_a_function_stuck_in_the_driver_ends_the_search_at_its_budget(
+    seen: dict[str, Any],
+) -> None:
+    stuck = seen["stuck"]
+    assert stuck["seconds"] < 8 + 3, stuck
+    assert stuck["note"] == "the budget ran out", stuck
+    assert stuck["rows"] == 0
+    assert stuck["steps"][:2] == ["setup", "scan of the failing UDF"], stuck

@@ -174,7 +174,7 @@ class Localizer:
             with search.step(SCAN):
                 try:
                     scanned = scan.scan(
-                        self.df, calls, site, self.identity, past_deadline=search.past_deadline
+                        self.df, calls, site, self.identity, seconds_left=search.seconds_left
                     )
                 except Exception:  # the function does not ship, say: the other clues remain
                     scanned = None

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -121,7 +122,7 @@ def scan(
     site: int,
     identity: ErrorIdentity | None,
     *,
-    past_deadline: Callable[[], bool] = lambda: False,
+    seconds_left: Callable[[], float] | None = None,
 ) -> Scanned | None:
     """Call the function of `site` on its argument columns of `df`: the distinct values it
     raises the error of `identity` on. None when the rung's own failing arguments are not
@@ -129,8 +130,8 @@ def scan(
 
     Where `df` reads its columns unchanged from a few local parquet files, they are read here
     (`in_files`); otherwise, or when the function does not raise the rung's error on the
-    rung's own arguments here, on the executors. `past_deadline` stops the former between
-    batches (`OutOfTime`)."""
+    rung's own arguments here, on the executors. The former waits `seconds_left()` at most
+    (`OutOfTime`)."""
     from pyspark.sql.types import BinaryType, StructField, StructType
 
     func = calls.functions[site]
@@ -141,7 +142,7 @@ def scan(
     records = None
     files = local_files(df, names)
     if files is not None:
-        records = [bytes(r) for r in in_files(files, names, scanner, past_deadline)]
+        records = [bytes(r) for r in in_files(files, names, scanner, seconds_left)]
         raising, exhaustive, _ = _merged(records)
         if exhaustive:  # the rung's own arguments raise its error here too
             here = [(c.args, raising.get(c.args, "")) for c in own]
@@ -257,22 +258,45 @@ def in_files(
     paths: list[str],
     names: list[str],
     scanner: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]],
-    past_deadline: Callable[[], bool],
+    seconds_left: Callable[[], float] | None = None,
 ) -> list[Any]:
-    """The scanner's records, run here over the columns `names` of the parquet files `paths`."""
+    """The scanner's records, run here over the columns `names` of the parquet files `paths`.
+
+    The user's function runs in a thread of its own, waited for at most `seconds_left()`: a
+    call that never returns (a regular expression backtracking forever on one value) must not
+    hold the run past the search's budget, as a cancelled job would not. The thread is left to
+    stop at its next batch (`OutOfTime`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from pytest_dcs.run.search import OutOfTime
 
+    stop = threading.Event()
+    records: list[Any] = []
+    failed: list[BaseException] = []
+
     def batches() -> Iterator[pa.RecordBatch]:
         for path in paths:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=names):
-                if past_deadline():
+                if stop.is_set():
                     raise OutOfTime
                 yield pa.RecordBatch.from_arrays([batch.column(n) for n in names], names=names)
 
-    return [out.column(0)[0].as_py() for out in scanner(batches())]
+    def run() -> None:
+        try:
+            records.extend(out.column(0)[0].as_py() for out in scanner(batches()))
+        except BaseException as exc:  # handed to the caller
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="dcs-scan", daemon=True)
+    thread.start()
+    thread.join(None if seconds_left is None else max(0.0, seconds_left()))
+    if thread.is_alive():
+        stop.set()
+        raise OutOfTime
+    if failed:
+        raise failed[0]
+    return records
 
 
 def _scanner(

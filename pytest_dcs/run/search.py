@@ -161,6 +161,9 @@ class Search:
     def past_deadline(self) -> bool:
         return time.monotonic() >= self._deadline
 
+    def seconds_left(self) -> float:
+        return self._deadline - time.monotonic()
+
     def check_time(self) -> None:
         if self.past_deadline():
             raise OutOfTime
