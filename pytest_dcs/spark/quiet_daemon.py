@@ -13,7 +13,6 @@ has this package.
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from pyspark import daemon
@@ -21,11 +20,11 @@ from pyspark import daemon
 _worker = daemon.worker
 
 
-def quiet_worker(sock: socket.socket, authenticated: bool) -> Any:
-    """PySpark's worker loop for one connection, ending with an error code, silently, when its
-    socket was closed under it."""
+def quiet_worker(*args: Any, **kwargs: Any) -> Any:
+    """PySpark's worker loop for one connection (its arguments, whatever PySpark's version
+    passes), ending with an error code, silently, when its socket was closed under it."""
     try:
-        return _worker(sock, authenticated)
+        return _worker(*args, **kwargs)
     except (BrokenPipeError, ConnectionResetError):
         return 1  # the daemon's child then exits: the JVM already forgot this worker
 
