@@ -146,6 +146,10 @@ class Project:
     def run_script(self, name: str, source: str) -> Any:
         """Run `source` as script `name` in this project with this interpreter: the JSON it
         printed last on a line starting `RESULT `."""
+        return self.run_script_output(name, source)[0]
+
+    def run_script_output(self, name: str, source: str) -> tuple[Any, str]:
+        """`run_script`'s JSON, and all the script printed (stdout, then stderr)."""
         script = self.write(name, source)
         try:
             done = subprocess.run(
@@ -161,11 +165,33 @@ class Project:
             self.kill_leftovers()
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         assert lines, f"{done.stdout}\n{done.stderr}"
-        return json.loads(lines[-1].removeprefix("RESULT "))
+        return json.loads(lines[-1].removeprefix("RESULT ")), done.stdout + done.stderr
 
     def kill_leftovers(self) -> None:
         for pid in spark_jvms(self.tag):
             os.kill(pid, signal.SIGKILL)
+
+
+# A script's local[2] session, as the scripts of `Project.run_script` start it: bound to
+# loopback, its Python workers this interpreter (which has what UDFs need: pyarrow), a failed
+# task failing its job at once.
+LOCAL_SESSION = """
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+os.environ["PYSPARK_PYTHON"] = sys.executable
+spark = (
+    SparkSession.builder.master("local[2]")
+    .config("spark.ui.enabled", "false")
+    .config("spark.driver.host", "127.0.0.1")
+    .config("spark.driver.bindAddress", "127.0.0.1")
+    .config("spark.task.maxFailures", "1")
+    .getOrCreate()
+)
+spark.sparkContext.setLogLevel("OFF")
+"""
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Project
+from conftest import LOCAL_SESSION, Project
 
-SCRIPT = """
+SCRIPT = (
+    """
 import atexit
 import json
 import os
@@ -24,7 +25,6 @@ import sys
 import tempfile
 
 import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
 
 from pytest_dcs.failures import error_identity
 from pytest_dcs.run.clues import recording_udfs
@@ -99,17 +99,9 @@ def flaky(df):
     return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
 
 
-# Python workers run this interpreter, which has what the UDFs need (pyarrow).
-os.environ["PYSPARK_PYTHON"] = sys.executable
-spark = (
-    SparkSession.builder.master("local[2]")
-    .config("spark.ui.enabled", "false")
-    .config("spark.driver.host", "127.0.0.1")
-    .config("spark.driver.bindAddress", "127.0.0.1")
-    .config("spark.task.maxFailures", "1")
-    .getOrCreate()
-)
-spark.sparkContext.setLogLevel("OFF")
+"""
+    + LOCAL_SESSION
+    + """
 # Two partitions: ids 0-3, then 4-7.
 df = spark.createDataFrame([(i, f"c{i}") for i in range(8)], "id long, client_id string")
 rows = df.orderBy("id").collect()
@@ -201,6 +193,7 @@ found["recorded"] = {
 spark.stop()
 print("RESULT " + json.dumps(found))
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,6 @@ no traceback, and the workers must be gone before the stop (Spark did close them
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from conftest import Project
@@ -55,27 +52,10 @@ print("RESULT " + json.dumps({"commands": commands, "before": before, "after": a
 
 
 def test_idle_python_workers_end_quietly(tmp_path: Path) -> None:
-    project = Project(tmp_path)
-    script = project.write("idle.py", SCRIPT)
-    try:
-        done = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=tmp_path,
-            env=project.env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        project.kill_leftovers()
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"{done.stdout}\n{done.stderr}"
-    seen = json.loads(lines[-1].removeprefix("RESULT "))
+    seen, output = Project(tmp_path).run_script_output("idle.py", SCRIPT)
     assert seen["commands"] and all(
         "pytest_dcs.spark.quiet_daemon" in command for command in seen["commands"]
     ), seen
     assert seen["before"], seen  # the UDF's workers waited in Spark's pool
     assert seen["after"] == [], seen  # Spark closed them for idleness, and they ended
-    output = done.stdout + done.stderr
     assert "Traceback" not in output and "BrokenPipe" not in output, output[-4000:]

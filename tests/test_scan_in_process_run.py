@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Project
+from conftest import LOCAL_SESSION, Project
 
-SCRIPT = """
+SCRIPT = (
+    """
 import json
 import sys
 
 import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
 
 from pytest_dcs.failures import error_identity
 from pytest_dcs.run import scan
@@ -74,16 +74,9 @@ def stuck_here(df):
 import os
 import time
 
-os.environ["PYSPARK_PYTHON"] = sys.executable
-spark = (
-    SparkSession.builder.master("local[2]")
-    .config("spark.ui.enabled", "false")
-    .config("spark.driver.host", "127.0.0.1")
-    .config("spark.driver.bindAddress", "127.0.0.1")
-    .config("spark.task.maxFailures", "1")
-    .getOrCreate()
-)
-spark.sparkContext.setLogLevel("OFF")
+"""
+    + LOCAL_SESSION
+    + """
 root = sys.argv[1]
 source = spark.range(30000).selectExpr(
     "id",
@@ -207,6 +200,7 @@ found["set_aside"] = {
 spark.stop()
 print("RESULT " + json.dumps(found))
 """
+)
 
 RESERVED = [7, 1234, 20001, 29999]
 

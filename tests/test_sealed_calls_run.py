@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Project
+from conftest import LOCAL_SESSION, Project
 
-SCRIPT = """
+SCRIPT = (
+    """
 import atexit
 import json
 import os
@@ -22,7 +23,6 @@ import sys
 import tempfile
 
 import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
 
 from pytest_dcs.failures import error_identity
 from pytest_dcs.run.localize import Localizer
@@ -95,16 +95,9 @@ def flaky(df):
     return df.select(guard("id").alias("g")).where("g IS NOT NULL").count()
 
 
-os.environ["PYSPARK_PYTHON"] = sys.executable
-spark = (
-    SparkSession.builder.master("local[2]")
-    .config("spark.ui.enabled", "false")
-    .config("spark.driver.host", "127.0.0.1")
-    .config("spark.driver.bindAddress", "127.0.0.1")
-    .config("spark.task.maxFailures", "1")
-    .getOrCreate()
-)
-spark.sparkContext.setLogLevel("OFF")
+"""
+    + LOCAL_SESSION
+    + """
 # Two partitions: ids 0-3, then 4-7.
 df = spark.createDataFrame(
     [(i, SECRET if i == 5 else f"c{i}") for i in range(8)], "id long, client_id string"
@@ -215,6 +208,7 @@ found["daemons"] = {
 spark.stop()
 print("RESULT " + json.dumps(found))
 """
+)
 
 
 @pytest.fixture(scope="module")
