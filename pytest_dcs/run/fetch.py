@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
@@ -232,26 +233,18 @@ def rows_in_files(df: DataFrame, name: str, values: Sequence[Any], n: int) -> li
     from pyspark.sql import Row as SparkRow
     from pyspark.sql.pandas.types import to_arrow_type
 
-    from pytest_dcs.run.scan import _passes_unchanged, _plain_parquet
+    from pytest_dcs.run.scan import passes_unchanged
+    from pytest_dcs.spark.plans import local_parquet_files
 
-    try:
-        if not _plain_parquet(df._jdf.queryExecution().optimizedPlan(), every_row=True):
-            return None
-        uris = df.inputFiles()
-    except Exception:
-        return None
+    paths = local_parquet_files(df, every_row=True)
     fields = df.schema.fields
-    if not all(_passes_unchanged(f.dataType) for f in fields):
+    if paths is None or not all(passes_unchanged(f.dataType) for f in fields):
         return None
     wanted = {f.name: to_arrow_type(f.dataType) for f in fields}
     if name not in wanted:
         return None
     spots: list[tuple[str, int]] = []
-    for uri in uris:
-        parsed = urlparse(uri)
-        path = unquote(parsed.path)
-        if parsed.scheme not in ("", "file") or not os.path.isfile(path):
-            return None
+    for path in paths:
         parquet = pq.ParquetFile(path)
         held = parquet.schema_arrow
         for column_name, kind in wanted.items():
@@ -265,6 +258,7 @@ def rows_in_files(df: DataFrame, name: str, values: Sequence[Any], n: int) -> li
             continue  # every file is checked; only the first rows found are read
         keys = parquet.read(columns=[name]).column(0)
         hits = pc.indices_nonzero(pc.is_in(keys, value_set=pa.array(list(values), wanted[name])))
+        uri = Path(path).as_uri()
         spots.extend((uri, index) for index in hits.to_pylist()[: n - len(spots)])
     if not spots:
         return []

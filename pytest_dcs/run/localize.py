@@ -467,8 +467,6 @@ class Localizer:
 
 _ONE_PER = "__dcs_one_per"
 RUNG_CALLS = "rung's failing calls"
-
-
 SCAN = "scan of the failing UDF"
 SCANNED = "values the failing UDF raises on (one pass over its argument columns)"
 

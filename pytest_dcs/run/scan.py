@@ -26,13 +26,11 @@ Rows found this way are still checked alone before they are reported (`pytest_dc
 
 from __future__ import annotations
 
-import os
 import pickle
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
 from pytest_dcs.run.clues import MAX_RECORDS, Call, FailingCalls
 from pytest_dcs.run.searchspace import column
@@ -49,8 +47,6 @@ if TYPE_CHECKING:
 # two executors takes 1.2-1.4 s (its workers' start and Arrow's hand-over); past some tens of
 # millions of rows, a cluster's cores win.
 IN_PROCESS_ROWS = 20_000_000
-# Plan nodes that keep or drop rows or columns of their child, computing no value.
-_KEEPING = frozenset({"Filter", "Sample", "GlobalLimit", "LocalLimit", "Deduplicate"})
 # Rows read at a time from a file scanned here.
 _BATCH = 65_536
 
@@ -92,12 +88,12 @@ def scannable_site(
         names = calls.columns[call.site]
         if not names or len(names) != len(call.args) or any(a is None for a in call.args):
             continue
-        if all(n is not None and n in fields and _passes_unchanged(fields[n]) for n in names):
+        if all(n is not None and n in fields and passes_unchanged(fields[n]) for n in names):
             return call.site
     return None
 
 
-def _passes_unchanged(kind: object) -> bool:
+def passes_unchanged(kind: object) -> bool:
     """Whether values of Spark type `kind` reach a Python UDF as Arrow's `to_pylist` gives
     them: not timestamps (zones), binary (bytes or bytearray) or nested values (Rows)."""
     from pyspark.sql import types as T
@@ -186,48 +182,17 @@ def _merged(records: list[bytes]) -> tuple[dict[tuple[Any, ...], str], bool, int
 
 def local_files(df: DataFrame, names: list[str]) -> list[str] | None:
     """The local parquet files whose rows `df` holds some of, with the columns `names` as the
-    files hold them, when the scan may read them here: Spark's optimized plan of those columns
-    is only a parquet relation under filters, samples, limits and projections of plain columns,
-    the files hold each column under its own name, of the Arrow type Spark passes the function,
-    and they hold at most `IN_PROCESS_ROWS` rows. None otherwise (any doubt included)."""
+    files hold them, when the scan may read them here: Spark's plan of those columns reads a
+    parquet relation and computes no value (`local_parquet_files`), the files hold each column
+    under its own name, of the Arrow type Spark passes the function, and they hold at most
+    `IN_PROCESS_ROWS` rows. None otherwise (any doubt included)."""
+    from pytest_dcs.spark.plans import local_parquet_files
+
     try:
-        plan = df.select(*[column(n) for n in names])._jdf.queryExecution().optimizedPlan()
-        if not _plain_parquet(plan):
-            return None
-        paths = []
-        for uri in df.inputFiles():
-            parsed = urlparse(uri)
-            if parsed.scheme not in ("", "file") or not os.path.isfile(unquote(parsed.path)):
-                return None
-            paths.append(unquote(parsed.path))
+        paths = local_parquet_files(df.select(*[column(n) for n in names]))
         return paths if paths and _readable_here(paths, names, df.schema) else None
     except Exception:
         return None
-
-
-def _plain_parquet(plan: Any, *, every_row: bool = False) -> bool:
-    """Whether the JVM plan `plan` reads one parquet relation, keeping or dropping its rows
-    (keeping each one, with `every_row`) and columns, but computing none."""
-    keeping = frozenset() if every_row else _KEEPING
-    relations = 0
-    pending = [plan]
-    while pending:
-        node = pending.pop()
-        kind = node.nodeName()
-        if kind == "LogicalRelation":
-            if node.relation().fileFormat().shortName() != "parquet":
-                return False
-            relations += 1
-        elif kind == "Project":
-            projected = node.projectList()
-            for at in range(projected.size()):
-                if projected.apply(at).getClass().getSimpleName() != "AttributeReference":
-                    return False
-        elif kind not in keeping:
-            return False
-        children = node.children()
-        pending.extend(children.apply(at) for at in range(children.size()))
-    return relations == 1
 
 
 def _readable_here(paths: list[str], names: list[str], schema: StructType) -> bool:

@@ -11,13 +11,15 @@ was cached, not what the body read of it).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 from pytest_dcs.spark.jobs import jobs_with_tag, status_store
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 # Executions looked at, newest first: a body's queries ran just before.
 RECENT_EXECUTIONS = 50
@@ -109,3 +111,54 @@ def scanned_columns(spark: SparkSession, tag: str) -> set[str] | None:
         found |= columns
         seen = True
     return found if seen else None
+
+
+# Plan nodes that keep or drop rows of their child, computing no value.
+_ROW_KEEPING = frozenset({"Filter", "Sample", "GlobalLimit", "LocalLimit", "Deduplicate"})
+
+
+def local_parquet_files(
+    df: DataFrame, *, every_row: bool = False, partitioned: bool = True
+) -> list[str] | None:
+    """The local paths of the parquet files `df` reads, where its optimized plan reads one
+    parquet relation and computes no value: projections of plain columns, and filters, samples
+    and limits of its rows (none of those with `every_row`: `df` is every row of the files).
+    None otherwise, for files not on local disk, with `partitioned=False` for a relation read
+    from partition directories (values no file holds), and over Spark Connect."""
+    try:
+        pending = [df._jdf.queryExecution().optimizedPlan()]
+        relations = 0
+        while pending:
+            node = pending.pop()
+            kind = node.nodeName()
+            if kind == "LogicalRelation":
+                relation = node.relation()
+                if relation.getClass().getSimpleName() != "HadoopFsRelation":
+                    return None
+                if relation.fileFormat().getClass().getSimpleName() != "ParquetFileFormat":
+                    return None
+                if not partitioned and relation.partitionSchema().length() != 0:
+                    return None
+                relations += 1
+            elif kind == "Project":
+                projected = node.projectList()
+                for at in range(projected.size()):
+                    if projected.apply(at).getClass().getSimpleName() != "AttributeReference":
+                        return None
+            elif every_row or kind not in _ROW_KEEPING:
+                return None
+            children = node.children()
+            pending.extend(children.apply(at) for at in range(children.size()))
+        if relations != 1:
+            return None
+        uris = df.inputFiles()
+    except Exception:  # Spark Connect (no JVM plan here), or a plan of another shape
+        return None
+    paths = []
+    for uri in uris:
+        parsed = urlparse(uri)
+        path = unquote(parsed.path)
+        if parsed.scheme not in ("file", "") or not os.path.isfile(path):
+            return None
+        paths.append(path)
+    return paths or None

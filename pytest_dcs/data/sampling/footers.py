@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+
+from pytest_dcs.spark.plans import local_parquet_files
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -63,7 +64,7 @@ def footer_ends(df: DataFrame, columns: Sequence[str]) -> FooterEnds | None:
         import pyarrow.parquet as pq
     except ImportError:
         return None
-    paths = _plain_parquet_files(df)
+    paths = local_parquet_files(df, every_row=True, partitioned=False)
     if paths is None or len(paths) > MAX_FILES:
         return None
     fields = {f.name: f.dataType for f in df.schema.fields}
@@ -113,31 +114,6 @@ def _bounds(meta: Any, index: int, bounds: list[Any]) -> list[Any]:
         low = stats.min if low is None else min(low, stats.min)
         high = stats.max if high is None else max(high, stats.max)
     return [low, high]
-
-
-def _plain_parquet_files(df: DataFrame) -> list[str] | None:
-    """The local paths of the parquet files `df` reads whole, or None when its plan does more
-    than read them (or reads partition directories, whose values no footer holds)."""
-    try:
-        plan = df._jdf.queryExecution().optimizedPlan()  # type: ignore[attr-defined]
-        if plan.getClass().getSimpleName() != "LogicalRelation":
-            return None
-        relation = plan.relation()
-        if relation.getClass().getSimpleName() != "HadoopFsRelation":
-            return None
-        if relation.fileFormat().getClass().getSimpleName() != "ParquetFileFormat":
-            return None
-        if relation.partitionSchema().length() != 0:
-            return None
-    except Exception:  # Spark Connect (no JVM plan here), or a plan of another shape
-        return None
-    paths = []
-    for uri in df.inputFiles():
-        parsed = urlparse(uri)
-        if parsed.scheme not in ("file", ""):
-            return None
-        paths.append(unquote(parsed.path))
-    return paths
 
 
 def _trusted_type(dtype: DataType) -> bool:
