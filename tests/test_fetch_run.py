@@ -12,29 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Project
+from conftest import LOCAL_SESSION, Project
 
-SCRIPT = """
+SCRIPT = (
+    LOCAL_SESSION
+    + """
 import json
-import os
-import sys
 
 import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
 
 from pytest_dcs.run import fetch
 from pytest_dcs.run.search import collect_few
 
-os.environ["PYSPARK_PYTHON"] = sys.executable
-spark = (
-    SparkSession.builder.master("local[2]")
-    .config("spark.ui.enabled", "false")
-    .config("spark.driver.host", "127.0.0.1")
-    .config("spark.driver.bindAddress", "127.0.0.1")
-    .config("spark.sql.session.timeZone", "America/Los_Angeles")
-    .getOrCreate()
-)
-spark.sparkContext.setLogLevel("OFF")
+spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
 root = os.path.abspath("data")
 source = spark.range(3000).selectExpr(
     "id",
@@ -94,6 +84,7 @@ found["unknown_read"] = len(fetch.rows_where(df, F.col("id").isin(ids), 50, read
 spark.stop()
 print("RESULT " + json.dumps(found))
 """
+)
 
 
 @pytest.fixture(scope="module")
