@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import LOCAL_SESSION, Project
+from conftest import LOCAL_SESSION, REPRODUCER, Project
 
 SCRIPT = (
     """
@@ -76,6 +76,7 @@ import time
 
 """
     + LOCAL_SESSION
+    + REPRODUCER
     + """
 root = sys.argv[1]
 source = spark.range(30000).selectExpr(
@@ -140,7 +141,10 @@ found["stuck"] = {
 # Two of the three files (one holding id 1234), half of their rows by row index, and never
 # ids 7 and 29999 wherever they are.
 holding = wide.where("id = 1234").select("_metadata.file_path").first()[0]
-files = [holding, *[f for f in wide.inputFiles() if f != holding][:1]]
+from urllib.parse import urlparse
+
+others = [f for f in wide.inputFiles() if urlparse(f).path != urlparse(holding).path]
+files = [holding, others[0]]
 cut = spark.read.parquet(*files).where(
     ((F.xxhash64(F.col("_metadata.row_index")) % 2 == 0) | (F.col("id") == 1234))
     & ~F.col("id").isin(7, 29999)
@@ -148,17 +152,8 @@ cut = spark.read.parquet(*files).where(
 exc, calls = rung(body, cut)
 identity = error_identity(exc)
 
-
-def reproduce(subset):
-    try:
-        body(subset)
-    except Exception as again:
-        return "same" if error_identity(again) == identity else "other"
-    return "passed"
-
-
 localized = Localizer(
-    spark, cut, reproduce, limit=10, budget=120, identity=identity,
+    spark, cut, reproducer(body, identity), limit=10, budget=120, identity=identity,
     message=identity.message, rung_calls=calls,
 ).run()
 found["cut"] = {
