@@ -193,6 +193,22 @@ spark = (
 spark.sparkContext.setLogLevel("OFF")
 """
 
+# A script's way to re-run a body as the search does: "same" when it fails with `identity`.
+REPRODUCER = """
+from pytest_dcs.failures import error_identity
+
+
+def reproducer(run, identity):
+    def reproduce(subset):
+        try:
+            run(subset)
+        except Exception as again:
+            return "same" if error_identity(again) == identity else "other"
+        return "passed"
+
+    return reproduce
+"""
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:

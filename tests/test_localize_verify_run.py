@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import LOCAL_SESSION, Project
+from conftest import LOCAL_SESSION, REPRODUCER, Project
 
 SCRIPT = (
     """
@@ -114,16 +114,9 @@ def identity_of(run):
         return error_identity(exc)
     raise AssertionError("the body passed")
 
-
-def reproducer(run, identity):
-    def reproduce(subset):
-        try:
-            run(subset)
-        except Exception as again:
-            return "same" if error_identity(again) == identity else "other"
-        return "passed"
-
-    return reproduce
+"""
+    + REPRODUCER
+    + """
 
 
 def search(run, identity):

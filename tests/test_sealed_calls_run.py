@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import LOCAL_SESSION, Project
+from conftest import LOCAL_SESSION, REPRODUCER, Project
 
 SCRIPT = (
     """
@@ -114,16 +114,9 @@ def rung(run):
             return exc, raw, take_calls(exc, book)
     raise AssertionError("the body passed")
 
-
-def reproducer(run, identity):
-    def reproduce(subset):
-        try:
-            run(subset)
-        except Exception as again:
-            return "same" if error_identity(again) == identity else "other"
-        return "passed"
-
-    return reproduce
+"""
+    + REPRODUCER
+    + """
 
 
 def localized(run, exc, calls):
