@@ -30,7 +30,7 @@ from pytest_dcs.failures import error_identity
 from pytest_dcs.run.clues import recording_udfs
 from pytest_dcs.run.localize import Localizer
 from pytest_dcs.run.search import Search
-from pytest_dcs.run.verify import verify
+from pytest_dcs.run.verify import one_per_partition, verify
 
 RESERVED = {2, 5}
 OTHER = 6
@@ -176,6 +176,31 @@ found["localized"] = {
     "method": localized.method,
 }
 
+# Rows of many types laid out one per partition, as the JVM reads them (no Python worker).
+typed = spark.range(4).selectExpr(
+    "id",
+    "CAST(id / 3 AS DECIMAL(10, 4)) AS amount",
+    "date_add(DATE'2024-02-28', CAST(id AS INT)) AS day",
+    "timestamp_seconds(1700000000 + id * 3607) AS at",
+    "IF(id = 2, NULL, concat('c', id)) AS client",
+    "array(id, id + 1) AS numbers",
+    "map('k', CAST(id AS DOUBLE)) AS weights",
+    "named_struct('a', id, 'b', CAST(NULL AS STRING)) AS nested",
+    "CAST(concat('b', id) AS BINARY) AS raw",
+)
+typed_rows = typed.orderBy("id").collect()
+laying = Search(spark, typed, lambda subset: "passed", limit=10, budget=60)
+laid, rdd_id = one_per_partition(laying, typed_rows)
+lineage = laid._jdf.queryExecution().toRdd().toDebugString()
+found["laid_out"] = {
+    "same": [repr(r) for r in laid.collect()] == [repr(r) for r in typed_rows],
+    "sizes": laid.rdd.glom().map(len).collect(),
+    # An RDD computed by Python shows as "PythonRDD[n]" (the JVM's read of the pickles is
+    # created "at PythonRDD.scala").
+    "python": "PythonRDD[" in lineage,
+    "holds_id": f"[{rdd_id}]" in lineage,
+}
+
 with recording_udfs(spark) as recorded:
     body(df)
 found["recorded"] = {
@@ -317,6 +342,19 @@ def test_the_localizer_verifies_the_failing_calls_rows_in_one_rerun(
     # The UDF returned on more calls than it raised on: it does not fail on any row, which
     # needs no probe of two ordinary rows.
     assert "any row" not in localized["steps"]
+
+
+def test_rows_are_laid_out_one_per_partition_without_a_python_worker(
+    checked: dict[str, Any],
+) -> None:
+    # Decimals, dates, timestamps, nulls, arrays, maps, structs and bytes come back as they
+    # went in, one row in each partition, from an RDD the JVM reads with no Python step (after
+    # a failed rung, a Python step means starting new workers on every executor).
+    laid = checked["laid_out"]
+    assert laid["same"] is True
+    assert laid["sizes"] == [1, 1, 1, 1]
+    assert laid["python"] is False
+    assert laid["holds_id"] is True
 
 
 def test_a_recorded_call_says_which_task_made_it(checked: dict[str, Any]) -> None:
