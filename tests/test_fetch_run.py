@@ -17,8 +17,10 @@ from conftest import LOCAL_SESSION, Project
 SCRIPT = (
     LOCAL_SESSION
     + """
+import glob
 import json
 
+import pyarrow.parquet as pq
 import pyspark.sql.functions as F
 
 from pytest_dcs.run import fetch
@@ -36,11 +38,14 @@ source = spark.range(3000).selectExpr(
     "IF(id % 11 = 0, NULL, concat('c', id % 97)) AS client",
     "named_struct('a', CAST(id % 5 AS INT), 'b', concat('b', id)) AS nested",
     "array(concat('x', id), concat('y', id % 4)) AS tags",
-    *[f"concat('v{i}-', id % {13 + i}) AS s{i}" for i in range(31)],
+    "concat('u-', id, '-', sha1(CAST(id AS STRING))) AS unique",
+    *[f"concat('v{i}-', id % {13 + i}) AS s{i}" for i in range(30)],
 )
 (
+    # Small dictionary pages: the unique strings overflow to plain pages, the rest stay coded.
     source.repartition(3).sortWithinPartitions("id").write
     .option("parquet.block.size", 16384)
+    .option("parquet.dictionary.page.size", 2048)
     .parquet(os.path.join(root, "plain"))
 )
 source.write.partitionBy("part").parquet(os.path.join(root, "parted"))
@@ -80,6 +85,11 @@ found = {
 found["one_per"]["parts"] = sorted(
     r.part for r in fetch.rows_where(df, F.col("id") < 400, 50, read=read, one_per=F.col("part"))
 )
+first = sorted(glob.glob(os.path.join(root, "plain", "*.parquet")))[0]
+parquet = pq.ParquetFile(first)
+groups = list(range(parquet.num_row_groups))
+found["coded"] = fetch._dictionary_coded(parquet, groups, df.columns)
+found["groups"] = len(groups)
 found["unknown_read"] = len(fetch.rows_where(df, F.col("id").isin(ids), 50, read=None))
 spark.stop()
 print("RESULT " + json.dumps(found))
@@ -106,6 +116,15 @@ def test_rows_located_and_read_from_their_files_are_the_rows_spark_reads(
     assert seen["nulls"]["rows"] > 0
     assert seen["timestamp"]["rows"] == 1
     assert seen["ids"]["fields"][:3] == ["id", "part", "at"]  # the source's column order
+
+
+def test_strings_coded_throughout_are_read_as_dictionaries(seen: dict[str, Any]) -> None:
+    # Only string columns whose every chunk is dictionary-coded: not the unique strings, whose
+    # dictionary overflowed to plain pages, nor numbers, dates, timestamps or nested values. The
+    # rows read so (above) are the rows Spark's filter gives.
+    assert seen["groups"] > 1
+    assert "s0" in seen["coded"] and "s29" in seen["coded"] and "client" in seen["coded"]
+    assert not {"unique", "id", "at", "day", "amount", "nested", "tags"} & set(seen["coded"])
 
 
 def test_one_row_per_value_and_no_rows(seen: dict[str, Any]) -> None:
