@@ -21,6 +21,7 @@ SCRIPT = (
     """
 import json
 import sys
+import threading
 
 import pyspark.sql.functions as F
 
@@ -164,6 +165,44 @@ found["cut"] = {
     "method": localized.method,
     "in_process": scan.local_files(cut, ["id"]) is not None,
 }
+found["cut"]["warm_threads"] = [t.name for t in threading.enumerate() if "warm" in t.name]
+
+# After a failed rung, the one-task job warming a worker starts a Python worker, from a thread
+# whose jobs carry none of the caller's tags.
+from pytest_dcs.spark import gateway
+from pytest_dcs.spark.jobs import jobs_with_tag
+from pytest_dcs.spark.warmup import start_one_worker
+
+
+def workers():
+    daemons = [p for p in all_pids() if gateway.is_python_daemon(p)]
+    return {child for d in daemons for child in gateway._children(d)}
+
+
+def all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def refuse(number):
+    raise ValueError("every value")
+
+
+try:  # every task fails: no worker of the job is left to reuse
+    spark.range(0, 2, 1, 2).select(F.udf(refuse, "long")("id")).collect()
+except Exception:
+    pass
+time.sleep(1)  # the failed job's workers are gone
+before = workers()
+spark.sparkContext.addJobTag("dcs-caller")
+warming = start_one_worker(spark)
+warming.join(60)
+spark.sparkContext.removeJobTag("dcs-caller")
+found["warm"] = {
+    "new": len(workers() - before),
+    "alive": warming.is_alive(),
+    "tagged": len(jobs_with_tag(spark.sparkContext, "dcs-caller")),
+}
+
 # The rows of the values found, read from the files here: as Spark reads them, every column.
 from pytest_dcs.run.fetch import rows_in_files
 
@@ -243,6 +282,14 @@ def test_a_cut_of_the_files_reports_only_its_own_rows(seen: dict[str, Any]) -> N
     assert cut["columns"] == 104
     assert cut["complete"] is True
     assert cut["method"].startswith("values the failing UDF raises on"), cut
+
+
+def test_a_worker_is_warmed_while_the_driver_scans(seen: dict[str, Any]) -> None:
+    # The rung's failure ended its tasks' workers; the check of the rows found would wait for
+    # new ones. One job of one task starts a worker meanwhile, outside the search's job tags,
+    # and the search waits for it before it returns.
+    assert seen["warm"] == {"new": 1, "alive": False, "tagged": 0}
+    assert seen["cut"]["warm_threads"] == []
 
 
 def test_inputs_whose_files_are_not_what_the_body_reads_are_scanned_by_spark(

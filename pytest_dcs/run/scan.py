@@ -119,6 +119,7 @@ def scan(
     identity: ErrorIdentity | None,
     *,
     seconds_left: Callable[[], float] | None = None,
+    reading_here: Callable[[], object] | None = None,
 ) -> Scanned | None:
     """Call the function of `site` on its argument columns of `df`: the distinct values it
     raises the error of `identity` on. None when the rung's own failing arguments are not
@@ -127,7 +128,8 @@ def scan(
     Where `df` reads its columns unchanged from a few local parquet files, they are read here
     (`in_files`); otherwise, or when the function does not raise the rung's error on the
     rung's own arguments here, on the executors. The former waits `seconds_left()` at most
-    (`OutOfTime`)."""
+    (`OutOfTime`). `reading_here` is called before the columns are read here: the executors
+    stay idle meanwhile, and one core."""
     from pyspark.sql.types import BinaryType, StructField, StructType
 
     func = calls.functions[site]
@@ -138,6 +140,8 @@ def scan(
     records = None
     files = local_files(df, names)
     if files is not None:
+        if reading_here is not None:
+            reading_here()
         records = [bytes(r) for r in in_files(files, names, scanner, seconds_left)]
         raising, exhaustive, _ = _merged(records)
         if exhaustive:  # the rung's own arguments raise its error here too

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -95,3 +96,30 @@ def warm_up(session: SparkSession, executors: int = 0) -> set[int]:
         # Cold, the worker's first such task cost 0.5 s more (this job: 0.16 s).
         session.range(0, cores, 1, cores).mapInArrow(batches, "id long").collect()
     return daemons
+
+
+def start_one_worker(session: SparkSession) -> threading.Thread | None:
+    """Start, in a thread of its own, a one-task job through a Python UDF, so that one executor
+    has a Python worker ready by the time the caller runs its next UDF job; the thread, to join,
+    or None over Spark Connect.
+
+    A failed job ends the Python workers of its tasks (the failing one exits, the killed ones
+    are closed), and a new worker of an Arrow-evaluated UDF costs about 0.65 s of CPU before it
+    answers (importing pyarrow, then pandas at its first batch). The job runs outside any job
+    tag of the caller's thread: Spark's job tags are the thread's own."""
+    from pyspark.sql import functions as F
+
+    if getattr(session, "_sc", None) is None:
+        return None
+
+    def answer(value):  # type: ignore[no-untyped-def]
+        # Nested, so it is pickled by value (see `warm_up`); no type hints, as there.
+        return value
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # a help only: the next job starts its own worker
+            session.range(0, 1, 1, 1).select(F.udf(answer, "long")("id")).collect()
+
+    thread = threading.Thread(target=run, name="dcs-warm-worker", daemon=True)
+    thread.start()
+    return thread
