@@ -88,7 +88,7 @@ found["one_per"]["parts"] = sorted(
 first = sorted(glob.glob(os.path.join(root, "plain", "*.parquet")))[0]
 parquet = pq.ParquetFile(first)
 groups = list(range(parquet.num_row_groups))
-found["coded"] = fetch._dictionary_coded(parquet, groups, df.columns)
+found["coded"] = fetch._dictionary_coded(parquet, parquet.schema_arrow, groups, df.columns)
 found["groups"] = len(groups)
 found["unknown_read"] = len(fetch.rows_where(df, F.col("id").isin(ids), 50, read=None))
 spark.stop()
